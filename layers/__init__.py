@@ -1,0 +1,15 @@
+"""Reusable Keras 3 layers for the model zoo (keras.ops only, so any backend runs them)."""
+
+from layers.attention import CachedMultiHeadAttention
+from layers.embedding import TokenAndPositionEmbedding
+from layers.recurrent import LSTMBlock
+from layers.transformer import EncoderBlock, FeedForward, TransformerBlock
+
+__all__ = [
+    "CachedMultiHeadAttention",
+    "EncoderBlock",
+    "FeedForward",
+    "LSTMBlock",
+    "TokenAndPositionEmbedding",
+    "TransformerBlock",
+]

@@ -1,0 +1,45 @@
+"""Shared test setup: the data folder, a quiet TensorFlow, and subprocess helpers for the CLIs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if "ZOO_DATA_DIR" not in os.environ and (REPO.parent / "shared" / "data").is_dir():
+    os.environ["ZOO_DATA_DIR"] = str(REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real corpora (../shared/data or $ZOO_DATA_DIR); tests needing them skip without it."""
+    path = os.environ.get("ZOO_DATA_DIR")
+    if not path or not Path(path).is_dir():
+        pytest.skip("no corpora: set ZOO_DATA_DIR to a folder like ../shared/data")
+    return Path(path)
+
+
+def _run_module(module: str, *args: str, cwd: Path | None = None, env: dict | None = None,
+                timeout: float = 600) -> subprocess.CompletedProcess:
+    """Runs `python -m <module> <args>` the way a user would, capturing its output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def run_module():
+    """`run_module("zoo.train", "--flag", cwd=tmp_path)` -> CompletedProcess."""
+    return _run_module

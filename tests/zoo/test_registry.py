@@ -1,0 +1,31 @@
+"""The preset table: names, overrides, and parameter counts that match the published shapes."""
+
+import pytest
+
+import zoo
+from zoo.config import ConfigError
+
+
+def test_every_preset_is_listed_in_order():
+    assert zoo.list_models() == [
+        "transformer_lm_tiny", "transformer_lm_small", "gpt2_small",
+        "lstm_lm_small", "lstm_lm_medium", "lstm_lm_large",
+    ]
+
+
+def test_build_applies_overrides_and_rejects_unknown_ones():
+    model = zoo.build("transformer_lm_tiny", vocab_size=65, num_layers=2)
+    assert model.count_params() < zoo.build("transformer_lm_tiny", vocab_size=65).count_params()
+    with pytest.raises(ConfigError, match="unknown setting"):
+        zoo.build("transformer_lm_tiny", vocab_size=65, num_layerz=2)
+    with pytest.raises(ConfigError, match="unknown model"):
+        zoo.build("transformer_lm_huge", vocab_size=65)
+
+
+def test_parameter_counts_match_the_reference_shapes():
+    # nanoGPT's CPU config at 65 characters: 4 * 12 * 128^2 weights + biases/norms + embeddings.
+    tiny = zoo.build("transformer_lm_tiny", vocab_size=65).count_params()
+    assert 0.79e6 < tiny < 0.82e6
+    # Zaremba small on PTB: 2 LSTM layers of 200 + 10k x 200 embedding + softmax = 4.6M.
+    small = zoo.build("lstm_lm_small", vocab_size=10000).count_params()
+    assert 4.6e6 < small < 4.7e6

@@ -1,0 +1,148 @@
+"""Run configuration as data: a dataclass, resolved from preset < config file < flags < --set.
+
+A resolved `RunConfig` is written to `<model_dir>/config.json`; that file alone is enough to rebuild
+the model and its data pipeline later (`zoo.evaluate`, `zoo.export`, resuming a run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration problem: unknown keys, bad values, unreadable config files."""
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything a training run needs besides the code. Field names match the `zoo.train` flags."""
+
+    model: str = "transformer_lm_tiny"
+    dataset: str = "tiny_shakespeare"
+    data: str | None = None
+    tokenizer: str = "char"
+    vocab_size: int | None = None
+    model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    batch_size: int = 12
+    train_steps: int | None = 2000
+    epochs: float | None = None
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 100
+    min_learning_rate: float = 1e-4
+    lr_decay_start_epoch: int = 0
+    lr_decay_rate: float = 1.0
+    beta_1: float = 0.9
+    beta_2: float = 0.99
+    weight_decay: float = 0.1
+    clip_norm: float | None = 1.0
+    dropout: float | None = None
+    seed: int = 1337
+    mixed_precision: str = "none"
+    jit_compile: bool = True
+
+    eval_every: int = 250
+    eval_batches: int | None = None
+    checkpoint_every: int = 250
+    log_every: int = 10
+    keep_checkpoints: int = 3
+    sample_length: int = 200
+    strategy: str = "auto"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
+        return replace(cls(), values, source="config")
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(RunConfig)]
+
+
+def replace(config: RunConfig, values: Mapping[str, Any], *, source: str) -> RunConfig:
+    """Returns `config` with `values` applied; unknown keys are a ConfigError naming `source`."""
+    known = set(field_names())
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return dataclasses.replace(config, **dict(values))
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """Reads a JSON or YAML mapping. A `model:` section holds preset overrides."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"--config: no such file: {path}")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+
+            values = yaml.safe_load(text)
+        else:
+            values = json.loads(text)
+    except Exception as e:  # noqa: BLE001 - any parse error is the user's file, say so in one line
+        raise ConfigError(f"--config: cannot parse {path}: {e}".splitlines()[0]) from e
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"--config: {path} must hold a mapping of settings, not {type(values)}")
+    values = dict(values)
+    if "model" in values and isinstance(values["model"], dict):
+        section = values.pop("model")
+        name = section.pop("name", None)
+        if name is not None:
+            values["model"] = name
+        values["model_overrides"] = {**values.get("model_overrides", {}), **section}
+    return values
+
+
+def parse_overrides(items: Iterable[str], allowed: Mapping[str, Any]) -> dict[str, Any]:
+    """Parses repeated `key=value` strings against the preset's fields (`allowed` holds defaults).
+
+    Values are read as JSON where possible (`3`, `0.1`, `true`, `"x"`), else kept as strings, then
+    coerced to the type of the preset's default so `--set dropout=0` gives a float.
+    """
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        if key not in allowed:
+            raise ConfigError(
+                f"--set: unknown key {key!r} for this model; known: {', '.join(sorted(allowed))}"
+            )
+        parsed[key] = coerce(key, raw.strip(), allowed[key])
+    return parsed
+
+
+def coerce(key: str, raw: str, default: Any) -> Any:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    if default is None or value is None:
+        return value
+    target = type(default)
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"--set {key}: expected true or false, got {raw!r}")
+    if target in (int, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if target is int and float(value) != int(value):
+            raise ConfigError(f"--set {key}: expected an integer, got {raw!r}")
+        return target(value)
+    if isinstance(value, target):
+        return value
+    raise ConfigError(f"--set {key}: expected {target.__name__}, got {raw!r}")

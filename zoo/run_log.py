@@ -1,0 +1,171 @@
+"""What a run leaves for people: console progress, TensorBoard events, metrics JSON and a loss plot.
+
+Layout under the run directory:
+
+    logs/train/, logs/validation/   TensorBoard event files
+    metrics.jsonl                   one JSON object per evaluation
+    summary.json                    the final figures (present only once a run has finished)
+    loss.png                        training and validation loss against step
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import keras
+import tensorflow as tf
+
+
+class Progress:
+    """A Keras progress bar on a terminal; one plain line per update when logging to a file."""
+
+    def __init__(self, target: int, start: int, enabled: bool = True):
+        self.target = target
+        self.enabled = enabled
+        self.interactive = enabled and sys.stdout.isatty()
+        self.began = time.time()
+        self.start = start
+        self.bar = keras.utils.Progbar(
+            target, stateful_metrics=["loss", "tok/s"], verbose=1 if self.interactive else 0
+        )
+        if start and self.interactive:
+            self.bar.update(start)
+
+    def update(self, step: int, loss: float, tokens_per_second: float) -> None:
+        if self.interactive:
+            self.bar.update(step, [("loss", loss), ("tok/s", round(tokens_per_second))])
+        elif self.enabled:
+            rate = (step - self.start) / max(time.time() - self.began, 1e-9)
+            eta = (self.target - step) / max(rate, 1e-9)
+            print(
+                f"step {step}/{self.target}  loss {loss:.4f}  {tokens_per_second:,.0f} tok/s  "
+                f"ETA {eta:.0f}s",
+                flush=True,
+            )
+
+
+class RunLog:
+    """Writes the run's records; on non-chief workers (`enabled=False`) it only keeps quiet."""
+
+    def __init__(self, model_dir: str, enabled: bool = True):
+        self.model_dir = model_dir
+        self.enabled = enabled
+        self.train_points: list[tuple[int, float]] = []
+        self.eval_points: list[tuple[int, float]] = []
+        if not enabled:
+            return
+        os.makedirs(model_dir, exist_ok=True)
+        self._train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs/train"))
+        self._eval_writer = tf.summary.create_file_writer(
+            os.path.join(model_dir, "logs/validation")
+        )
+        self._load_history()
+
+    def _load_history(self) -> None:
+        """Keeps the plot whole across a resume by reading back earlier evaluations."""
+        path = os.path.join(self.model_dir, "metrics.jsonl")
+        if not os.path.isfile(path):
+            return
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a kill
+                self.train_points.append((record["step"], record["train_loss"]))
+                self.eval_points.append((record["step"], record["validation"]["loss"]))
+
+    def info(self, message: str) -> None:
+        if self.enabled:
+            print(message, flush=True)
+
+    def progress(self, target: int, start: int) -> Progress:
+        return Progress(target, start, enabled=self.enabled)
+
+    def train(self, step: int, loss: float, learning_rate: float, tokens_per_second: float) -> None:
+        if not self.enabled:
+            return
+        with self._train_writer.as_default(step=step):
+            tf.summary.scalar("loss", loss)
+            tf.summary.scalar("learning_rate", learning_rate)
+            tf.summary.scalar("tokens_per_second", tokens_per_second)
+
+    def evaluation(
+        self, step: int, train_loss: float, metrics: dict[str, float], seconds: float
+    ) -> None:
+        if not self.enabled:
+            return
+        with self._eval_writer.as_default(step=step):
+            for name, value in metrics.items():
+                tf.summary.scalar(name, value)
+        self._train_writer.flush()
+        self._eval_writer.flush()
+        record = {"step": step, "train_loss": train_loss, "validation": metrics, "seconds": seconds}
+        with open(os.path.join(self.model_dir, "metrics.jsonl"), "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        self.train_points.append((step, train_loss))
+        self.eval_points.append((step, metrics["loss"]))
+        self.plot()
+
+    def plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        if self.train_points:
+            ax.plot(*zip(*self.train_points), label="train", marker=".")
+        if self.eval_points:
+            ax.plot(*zip(*self.eval_points), label="validation", marker="o")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (nats/token)")
+        ax.set_title(os.path.basename(os.path.normpath(self.model_dir)))
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        tmp = os.path.join(self.model_dir, ".loss.png.tmp")
+        fig.savefig(tmp, format="png", dpi=100)
+        plt.close(fig)
+        os.replace(tmp, os.path.join(self.model_dir, "loss.png"))
+
+    def summary(
+        self,
+        step: int,
+        train_loss: float,
+        validation: dict[str, float],
+        seconds: float,
+        tokens_per_second: float,
+        sample: str,
+    ) -> None:
+        if not self.enabled:
+            return
+        summary = {
+            "step": step,
+            "train_loss": train_loss,
+            "validation": validation,
+            "train_seconds": seconds,
+            "tokens_per_second": tokens_per_second,
+            "sample": sample,
+        }
+        with open(os.path.join(self.model_dir, "summary.json"), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+        lines = [
+            "",
+            f"Finished {step} steps in {seconds:.1f} s ({tokens_per_second:,.0f} tokens/s).",
+            "Validation: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in validation.items()),
+            f"Run directory: {self.model_dir}",
+            "Sample:",
+            sample,
+        ]
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self._train_writer.close()
+            self._eval_writer.close()

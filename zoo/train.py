@@ -1,0 +1,153 @@
+"""`python -m zoo.train`: train a zoo preset on a dataset, on any tf.distribute strategy.
+
+With no flags: the `transformer_lm_tiny` character model on Tiny Shakespeare, a few minutes on a
+laptop CPU. Settings resolve as: RunConfig defaults < the preset's recipe < --config file < flags
+given on the command line < --set (model arguments). Running the same command again after an
+interruption resumes the latest unfinished run of that model and dataset (--fresh starts anew).
+
+    python -m zoo.train --list_models
+    python -m zoo.train --model=lstm_lm_small            # PTB, Zaremba et al.'s recipe
+    python -m zoo.train --data=my_corpus/ --tokenizer=wordpiece --set num_layers=6
+    python -m zoo.train --strategy=mirrored --cpu_devices=2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import time
+
+from absl import flags
+
+from zoo import cli
+from zoo.config import ConfigError, RunConfig, load_config_file, parse_overrides, replace
+from zoo.distribute import STRATEGIES
+from zoo.optimizers import OPTIMIZERS, SCHEDULES
+from zoo.registry import get_preset, list_models
+from zoo.trainer import PRECISIONS
+
+TOKENIZERS = ("char", "byte", "word", "wordpiece", "sentencepiece")
+DATASETS = ("tiny_shakespeare", "ptb", "wikitext2", "synthetic")
+
+_from_preset = " (default: the preset's recipe)"
+flags.DEFINE_bool("list_models", False, "Print every preset with its size and exit.")
+flags.DEFINE_enum("model", "transformer_lm_tiny", list_models(), "Zoo preset to train.")
+flags.DEFINE_enum("dataset", None, DATASETS, "Named dataset" + _from_preset + ".")
+flags.DEFINE_string("data", None, "A text file or folder to train on instead of --dataset.")
+flags.DEFINE_enum("tokenizer", None, TOKENIZERS, "Tokenizer" + _from_preset + ".")
+flags.DEFINE_integer("vocab_size", None, "Vocabulary size for learned tokenizers.")
+flags.DEFINE_string(
+    "model_dir", None, "Run directory (default: runs/<model>-<dataset>-<timestamp>)."
+)
+flags.DEFINE_bool("fresh", False, "Start a new run even if an unfinished one matches.")
+flags.DEFINE_string("config", None, "A JSON or YAML file of settings; `model:` holds preset args.")
+flags.DEFINE_multi_string("set", [], "key=value override of a preset argument (repeatable).")
+flags.DEFINE_integer("batch_size", None, "Global batch size" + _from_preset + ".")
+flags.DEFINE_integer("train_steps", None, "Training steps" + _from_preset + ".")
+flags.DEFINE_float("epochs", None, "Train for this many passes over the data instead of steps.")
+flags.DEFINE_enum("optimizer", None, OPTIMIZERS, "Optimizer" + _from_preset + ".")
+flags.DEFINE_float("learning_rate", None, "Peak learning rate" + _from_preset + ".")
+flags.DEFINE_enum("lr_schedule", None, SCHEDULES, "Learning-rate schedule" + _from_preset + ".")
+flags.DEFINE_integer("warmup_steps", None, "Linear warmup steps for the cosine schedule.")
+flags.DEFINE_float("min_learning_rate", None, "Final learning rate of the cosine schedule.")
+flags.DEFINE_float("weight_decay", None, "Decoupled weight decay" + _from_preset + ".")
+flags.DEFINE_float("clip_norm", None, "Clip gradients to this global norm (0 disables).")
+flags.DEFINE_float("dropout", None, "Dropout rate" + _from_preset + ".")
+flags.DEFINE_integer("seed", None, "Random seed for weights, data order and dropout.")
+flags.DEFINE_enum("mixed_precision", None, PRECISIONS, "Compute precision policy.")
+flags.DEFINE_bool("jit_compile", None, "Compile the training step with XLA (default: true).")
+flags.DEFINE_integer("eval_every", None, "Evaluate on the validation split every N steps.")
+flags.DEFINE_integer("eval_batches", None, "Cap on validation batches (default: the whole split).")
+flags.DEFINE_integer("checkpoint_every", None, "Checkpoint every N steps (and at the end).")
+flags.DEFINE_integer("log_every", None, "Update the progress bar and TensorBoard every N steps.")
+flags.DEFINE_enum("strategy", None, STRATEGIES, "tf.distribute strategy (default: auto).")
+flags.DEFINE_integer(
+    "cpu_devices", 1, "Split the CPU into N logical devices (to try --strategy=mirrored on a CPU)."
+)
+FLAGS = flags.FLAGS
+
+# Flags that map one-to-one onto RunConfig fields.
+_CONFIG_FLAGS = [f.name for f in dataclasses.fields(RunConfig) if f.name in FLAGS]
+
+
+def resolve_config() -> RunConfig:
+    """Preset recipe, then the --config file, then flags given explicitly, then --set."""
+    preset = get_preset(FLAGS.model)
+    config = replace(RunConfig(model=FLAGS.model), preset.training, source="preset")
+    file_values = load_config_file(FLAGS.config) if FLAGS.config else {}
+    if file_values.get("model", FLAGS.model) != FLAGS.model and not FLAGS["model"].present:
+        preset = get_preset(file_values["model"])
+        config = replace(RunConfig(model=preset.name), preset.training, source="preset")
+    config = replace(config, file_values, source=f"--config {FLAGS.config}")
+    explicit = {name: FLAGS[name].value for name in _CONFIG_FLAGS if FLAGS[name].present}
+    if explicit.get("epochs") is not None:
+        explicit.setdefault("train_steps", None)
+    if explicit.get("train_steps") is not None:
+        explicit.setdefault("epochs", None)
+    if explicit.get("clip_norm") == 0:
+        explicit["clip_norm"] = None
+    config = replace(config, explicit, source="flags")
+    overrides = parse_overrides(FLAGS.set, get_preset(config.model).config)
+    config = dataclasses.replace(
+        config, model_overrides={**config.model_overrides, **overrides}
+    )
+    get_preset(config.model)  # validates a model named in a config file
+    return config
+
+
+def choose_model_dir(config: RunConfig) -> str:
+    """--model_dir, else the latest unfinished run with this exact config, else a new folder."""
+    if FLAGS.model_dir:
+        return FLAGS.model_dir
+    dataset = os.path.basename(os.path.normpath(config.data)) if config.data else config.dataset
+    prefix = os.path.join("runs", f"{config.model}-{dataset}")
+    if not FLAGS.fresh:
+        for candidate in sorted(glob.glob(prefix + "-*"), reverse=True):
+            if _is_unfinished_run_of(candidate, config):
+                return candidate
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _is_unfinished_run_of(run_dir: str, config: RunConfig) -> bool:
+    if os.path.exists(os.path.join(run_dir, "summary.json")):
+        return False
+    try:
+        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
+            return json.load(f) == json.loads(config.to_json())
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def print_models() -> None:
+    from zoo.registry import PRESETS, build
+
+    print(f"{'model':<22} {'parameters':>12}  description")
+    for name, preset in PRESETS.items():
+        params = build(name, vocab_size=preset.reference_vocab_size).count_params()
+        print(f"{name:<22} {params:>12,}  {preset.description}")
+    print("(parameter counts at the preset's usual vocabulary size)")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.list_models:
+        print_models()
+        return
+    if FLAGS.cpu_devices > 1:
+        from zoo.distribute import split_cpu
+
+        split_cpu(FLAGS.cpu_devices)
+    config = resolve_config()
+    model_dir = choose_model_dir(config)
+
+    from zoo.trainer import Trainer
+
+    trainer = Trainer(config, model_dir)
+    trainer.fit()
+
+
+if __name__ == "__main__":
+    cli.run(main, prog="zoo.train")
