@@ -23,18 +23,26 @@ class LanguageModelingTask(Task):
     Evaluation walks the split in non-overlapping windows; the last partial window is dropped and
     padding windows added to fill the last batch carry weight 0.
 
+    With `stateful=True` (truncated backpropagation through time, as Zaremba et al. train LSTMs)
+    the split is cut into `batch` contiguous streams, one per batch row, and step i of an epoch
+    reads the i-th window of every stream, so a recurrent model can carry its state from one batch
+    into the next. Evaluation then reads one stream per replica, scoring every token.
+
     Example:
 
         task = LanguageModelingTask.from_names("tiny_shakespeare", "char", sequence_length=64)
         ds = task.train_dataset(12, seed=0, start_step=0, num_steps=100)
     """
 
-    def __init__(self, corpus: Corpus, tokenizer: Tokenizer, sequence_length: int):
+    def __init__(
+        self, corpus: Corpus, tokenizer: Tokenizer, sequence_length: int, stateful: bool = False
+    ):
         if sequence_length < 1:
             raise DataError(f"sequence_length must be positive, got {sequence_length}")
         self.corpus = corpus
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
+        self.stateful = stateful
         self._tokens: dict[str, np.ndarray] = {}
 
     @classmethod
@@ -46,6 +54,7 @@ class LanguageModelingTask(Task):
         sequence_length: int,
         vocab_size: int | None = None,
         tokenizer_dir: str | None = None,
+        stateful: bool = False,
     ) -> LanguageModelingTask:
         """Loads `dataset` (a name or a path) and builds its tokenizer on the training split.
 
@@ -57,7 +66,7 @@ class LanguageModelingTask(Task):
             tok = load_tokenizer(tokenizer_dir)
         else:
             tok = build_tokenizer(tokenizer, corpus.split("train"), vocab_size=vocab_size)
-        return cls(corpus, tok, sequence_length)
+        return cls(corpus, tok, sequence_length, stateful=stateful)
 
     @property
     def vocab_size(self) -> int:
@@ -77,6 +86,9 @@ class LanguageModelingTask(Task):
 
     def steps_per_epoch(self, global_batch_size: int) -> int:
         """Steps that show the model as many tokens as the training split holds."""
+        if self.stateful:
+            stream = len(self.tokens("train")) // global_batch_size
+            return max(1, (stream - 1) // self.sequence_length)
         windows = (len(self.tokens("train")) - 1) // self.sequence_length
         return max(1, windows // global_batch_size)
 
@@ -89,6 +101,8 @@ class LanguageModelingTask(Task):
         num_steps: int,
         input_context: tf.distribute.InputContext | None = None,
     ) -> tf.data.Dataset:
+        if self.stateful:
+            return self._stream_dataset(global_batch_size, start_step, num_steps, input_context)
         replicas, pipeline, pipelines = _replica_layout(global_batch_size, input_context)
         per_replica = global_batch_size // replicas
         local = replicas // pipelines
@@ -111,6 +125,32 @@ class LanguageModelingTask(Task):
         ds = tf.data.Dataset.range(start_step, num_steps).flat_map(windows_for_step)
         return ds.prefetch(tf.data.AUTOTUNE)
 
+    def _stream_dataset(
+        self,
+        global_batch_size: int,
+        start_step: int,
+        num_steps: int,
+        input_context: tf.distribute.InputContext | None,
+    ) -> tf.data.Dataset:
+        replicas, pipeline, pipelines = _replica_layout(global_batch_size, input_context)
+        per_replica = global_batch_size // replicas
+        local = replicas // pipelines
+        length = self.sequence_length
+        ids = self.tokens("train")
+        stream = len(ids) // global_batch_size
+        streams = ids[: stream * global_batch_size].reshape(global_batch_size, stream)
+        mine = streams.reshape(replicas, per_replica, stream)
+        mine = tf.constant(mine[pipeline * local : (pipeline + 1) * local])
+        per_epoch = self.steps_per_epoch(global_batch_size)
+
+        def windows_for_step(step):
+            start = (step % per_epoch) * length
+            window = mine[:, :, start : start + length + 1]
+            return tf.data.Dataset.from_tensor_slices((window[:, :, :-1], window[:, :, 1:]))
+
+        ds = tf.data.Dataset.range(start_step, num_steps).flat_map(windows_for_step)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
     def eval_dataset(
         self,
         split: str,
@@ -124,6 +164,8 @@ class LanguageModelingTask(Task):
         local = replicas // pipelines
         length = self.sequence_length
         ids = self.tokens(split)
+        if self.stateful:
+            return self._stream_eval_dataset(ids, replicas, pipeline, local, max_batches)
         count = (len(ids) - 1) // length
         inputs = ids[: count * length].reshape(count, length)
         targets = ids[1 : count * length + 1].reshape(count, length)
@@ -141,6 +183,30 @@ class LanguageModelingTask(Task):
             return a[:, pipeline * local : (pipeline + 1) * local].reshape(-1, per_replica, length)
 
         return tf.data.Dataset.from_tensor_slices((fit(inputs), fit(targets), fit(weights)))
+
+    def _stream_eval_dataset(
+        self, ids: np.ndarray, replicas: int, pipeline: int, local: int, max_batches: int | None
+    ) -> tf.data.Dataset:
+        """One contiguous stream per replica, every token scored; the tail is weight-0 padding."""
+        length = self.sequence_length
+        stream = (len(ids) - 1) // replicas
+        batches = math.ceil(stream / length)
+        if max_batches is not None:
+            batches = min(batches, max_batches)
+        padded = batches * length
+
+        def streams(offset: int) -> np.ndarray:
+            rows = ids[offset : offset + stream * replicas].reshape(replicas, stream)
+            rows = np.pad(rows[:, :padded], [(0, 0), (0, max(0, padded - stream))])
+            rows = rows[pipeline * local : (pipeline + 1) * local]
+            # [replicas, batches, length] -> [batches * local replicas, 1, length]
+            return rows.reshape(local, batches, length).transpose(1, 0, 2).reshape(-1, 1, length)
+
+        weights = np.zeros((replicas, padded), np.float32)
+        weights[:, : min(stream, padded)] = 1.0
+        weights = weights[pipeline * local : (pipeline + 1) * local]
+        weights = weights.reshape(local, batches, length).transpose(1, 0, 2).reshape(-1, 1, length)
+        return tf.data.Dataset.from_tensor_slices((streams(0), streams(1), weights))
 
     def token_losses(self, targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
         return keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)

@@ -46,6 +46,7 @@ class RunConfig:
     seed: int = 1337
     mixed_precision: str = "none"
     jit_compile: bool = True
+    stateful: bool = False
 
     eval_every: int = 250
     eval_batches: int | None = None

@@ -60,6 +60,7 @@ def build_task(config: RunConfig, model_dir: str | None = None) -> LanguageModel
         sequence_length=model_config["sequence_length"],
         vocab_size=config.vocab_size,
         tokenizer_dir=os.path.join(model_dir, "tokenizer") if model_dir else None,
+        stateful=config.stateful,
     )
 
 
@@ -114,10 +115,15 @@ class Trainer:
             self.optimizer = make_optimizer(config, self.num_steps, steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.carried_state = self._make_carried_state() if config.stateful else []
         # Keras does not expose dropout RNG states to tf.train.Checkpoint: track them by hand.
         rng_states = [v for v in self.model.variables if "seed_generator" in v.path]
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, step=self.step, rng_states=rng_states
+            model=self.model,
+            optimizer=self.optimizer,
+            step=self.step,
+            rng_states=rng_states,
+            carried_state=tf.nest.flatten(self.carried_state),
         )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint,
@@ -129,6 +135,23 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- steps
 
+    def _make_carried_state(self):
+        """Per-replica variables holding a recurrent model's state between training batches."""
+        if not hasattr(self.model, "call_with_state"):
+            raise ConfigError(f"stateful training needs a recurrent model, not {self.config.model}")
+        per_replica = self.config.batch_size // self.replicas
+        zeros = self.model.initial_decoding_state(per_replica)
+        # ON_READ: each replica keeps its own rows' state (checkpoints store replica 0's copy).
+        return tf.nest.map_structure(
+            lambda z: tf.Variable(
+                z,
+                trainable=False,
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            ),
+            zeros,
+        )
+
     def _make_train_step(self):
         model, optimizer, task = self.model, self.optimizer, self.task
         tokens_per_batch = float(self.config.batch_size * self.task.sequence_length)
@@ -136,16 +159,30 @@ class Trainer:
         replicas = self.replicas
         scaled_loss = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
+        carried = self.carried_state
+        steps_per_epoch = self.task.steps_per_epoch(self.config.batch_size)
+
         @tf.function(jit_compile=self.config.jit_compile)
-        def loss_and_gradients(inputs, targets):
+        def loss_and_gradients(inputs, targets, state):
             with tf.GradientTape() as tape:
-                logits = model(inputs, training=True)
+                if carried:
+                    logits, state = model.call_with_state(inputs, state, training=True)
+                else:
+                    logits = model(inputs, training=True)
                 loss = tf.reduce_sum(task.token_losses(targets, logits)) / tokens_per_batch
                 scaled = optimizer.scale_loss(loss) if scaled_loss else loss
-            return loss, tape.gradient(scaled, model.trainable_variables)
+            return loss, tape.gradient(scaled, model.trainable_variables), state
 
         def replica_step(inputs, targets):
-            loss, grads = loss_and_gradients(inputs, targets)
+            state = []
+            if carried:
+                # Every epoch starts its streams from zero state, as Zaremba et al. do.
+                fresh = self.step % steps_per_epoch == 0
+                state = tf.nest.map_structure(
+                    lambda v: tf.where(fresh, tf.zeros_like(v), v.read_value()), carried
+                )
+            loss, grads, state = loss_and_gradients(inputs, targets, state)
+            tf.nest.map_structure(lambda v, s: v.assign(tf.stop_gradient(s)), carried, state)
             if clip:
                 # Keras would clip each replica's partial gradient before its all-reduce; global
                 # norm clipping needs the summed gradient, so reduce first. The optimizer sums
@@ -171,15 +208,22 @@ class Trainer:
         model, task = self.model, self.task
 
         @tf.function
-        def eval_step(inputs, targets, weights):
-            def replica(inputs, targets, weights):
-                losses = task.token_losses(targets, model(inputs, training=False))
-                return tf.reduce_sum(losses * weights), tf.reduce_sum(weights)
+        def eval_step(inputs, targets, weights, state):
+            def replica(inputs, targets, weights, state):
+                if task.stateful:
+                    logits, state = model.call_with_state(inputs, state, training=False)
+                else:
+                    logits = model(inputs, training=False)
+                losses = task.token_losses(targets, logits)
+                return tf.reduce_sum(losses * weights), tf.reduce_sum(weights), state
 
-            total, count = self.strategy.run(replica, args=(inputs, targets, weights))
+            total, count, state = self.strategy.run(
+                replica, args=(inputs, targets, weights, state)
+            )
             return (
                 self.strategy.reduce("sum", total, axis=None),
                 self.strategy.reduce("sum", count, axis=None),
+                state,
             )
 
         return eval_step
@@ -212,8 +256,13 @@ class Trainer:
 
     def evaluate(self, split: str = "validation") -> dict[str, float]:
         """Mean loss over `split` (all of it unless `eval_batches` caps it) and its metrics."""
-        batch = self.config.batch_size * max(1, 64 // self.config.batch_size)
-        batch -= batch % self.replicas
+        if self.task.stateful:
+            batch = self.replicas  # one contiguous stream per replica, state carried throughout
+            state = self.strategy.run(lambda: self.model.initial_decoding_state(1))
+        else:
+            batch = self.config.batch_size * max(1, 64 // self.config.batch_size)
+            batch -= batch % self.replicas
+            state = []
         dataset = self.strategy.distribute_datasets_from_function(
             lambda ctx: self.task.eval_dataset(
                 split, batch, max_batches=self.config.eval_batches, input_context=ctx
@@ -221,7 +270,7 @@ class Trainer:
         )
         total, count = 0.0, 0.0
         for inputs, targets, weights in dataset:
-            t, c = self._eval_step(inputs, targets, weights)
+            t, c, state = self._eval_step(inputs, targets, weights, state)
             total += float(t)
             count += float(c)
         return self.task.metrics(total / max(count, 1.0), split)

@@ -2,7 +2,9 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from tasks import LanguageModelingTask
 from tasks.data import build_tokenizer
@@ -57,3 +59,45 @@ def test_restart_continues_from_the_checkpoint(markov_task, tmp_path):
     assert result.step == straight.step == 30
     assert result.train_loss == pytest.approx(straight.train_loss, rel=1e-5)
     assert result.validation["loss"] == pytest.approx(straight.validation["loss"], rel=1e-5)
+
+
+LSTM = {"hidden_dim": 16, "sequence_length": 10, "init_scale": 0.1}
+
+
+@pytest.fixture(scope="module")
+def stream_task():
+    corpus = MarkovSource(order=1, alphabet_size=6, seed=5).corpus(
+        num_train=4000, num_validation=700, num_test=100, seed=6
+    )
+    tokenizer = build_tokenizer("char", corpus.split("train"))
+    return LanguageModelingTask(corpus, tokenizer, sequence_length=10, stateful=True)
+
+
+def test_stateful_training_carries_state_across_batches(stream_task, tmp_path):
+    config = RunConfig(
+        model="lstm_lm_small", model_overrides=LSTM, stateful=True, batch_size=4,
+        train_steps=3, optimizer="sgd", learning_rate=0.0, lr_schedule="constant",
+        jit_compile=False,
+    )
+    trainer = Trainer(config, str(tmp_path / "run"), task=stream_task)
+    iterator = trainer.train_iterator(0)
+    for _ in range(3):
+        trainer.train_step(iterator)
+    # With a zero learning rate the weights stay put, so the state carried through three batches
+    # must be the state after reading the first 30 tokens of each stream in one go.
+    ids = stream_task.tokens("train")
+    stream = len(ids) // 4
+    rows = ids[: 4 * stream].reshape(4, stream)[:, :30]
+    _, expected = trainer.model.call_with_state(rows)
+    for got, want in zip(tf.nest.flatten(trainer.carried_state), tf.nest.flatten(expected)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+
+
+def test_stateful_evaluation_scores_the_whole_stream(stream_task, tmp_path):
+    config = RunConfig(model="lstm_lm_small", model_overrides=LSTM, stateful=True, batch_size=4,
+                       train_steps=1, jit_compile=False)
+    trainer = Trainer(config, str(tmp_path / "run"), task=stream_task)
+    ids = stream_task.tokens("validation")
+    logits = trainer.model(ids[None, :-1])
+    expected = float(np.mean(stream_task.token_losses(ids[None, 1:], logits)))
+    assert trainer.evaluate("validation")["loss"] == pytest.approx(expected, rel=1e-5)
