@@ -27,15 +27,21 @@ def main(argv: list[str]) -> None:
 
     import tensorflow as tf
 
+    from zoo.registry import COUNT_BASED
     from zoo.trainer import Trainer, load_run_config
 
     config = load_run_config(FLAGS.model_dir)
-    config = dataclasses.replace(config, eval_batches=FLAGS.eval_batches, strategy="default")
-    trainer = Trainer(config, FLAGS.model_dir, strategy=tf.distribute.get_strategy())
-    step = trainer.restore()
-    if step == 0:
-        raise ConfigError(f"{FLAGS.model_dir} has no checkpoint to evaluate")
-    metrics = trainer.evaluate(FLAGS.split)
+    if config.model in COUNT_BASED:
+        from zoo.train_ngram import evaluate as evaluate_counts
+
+        step, metrics = 0, evaluate_counts(config, FLAGS.model_dir, FLAGS.split)
+    else:
+        config = dataclasses.replace(config, eval_batches=FLAGS.eval_batches, strategy="default")
+        trainer = Trainer(config, FLAGS.model_dir, strategy=tf.distribute.get_strategy())
+        step = trainer.restore()
+        if step == 0:
+            raise ConfigError(f"{FLAGS.model_dir} has no checkpoint to evaluate")
+        metrics = trainer.evaluate(FLAGS.split)
     result = {"model_dir": FLAGS.model_dir, "step": step, "split": FLAGS.split, **metrics}
     print(f"{config.model} on {config.data or config.dataset}/{FLAGS.split} at step {step}:")
     for name, value in metrics.items():

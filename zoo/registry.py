@@ -15,7 +15,7 @@ from typing import Any
 import keras
 
 from zoo.config import ConfigError
-from zoo.models import LSTMLM, TransformerLM
+from zoo.models import LSTMLM, NGramLM, TransformerLM
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,8 +147,19 @@ PRESETS: dict[str, Preset] = {
             _zaremba_training(clip=10.0, decay_start=14, epochs=55, decay=1 / 1.15),
             reference_vocab_size=10000,
         ),
+        Preset(
+            "ngram_lm",
+            "Interpolated modified Kneser-Ney 5-gram, counted not trained (PTB test ppl 141.2)",
+            NGramLM,
+            dict(order=5, sequence_length=35),  # sequence_length: evaluation windows only
+            dict(dataset="ptb", tokenizer="word", train_steps=None, epochs=None),
+            reference_vocab_size=10000,
+        ),
     ]
 }
+
+# Presets whose "training" is counting: zoo.train hands them to zoo.train_ngram.
+COUNT_BASED = ("ngram_lm",)
 
 
 def list_models() -> list[str]:

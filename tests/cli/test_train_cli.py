@@ -17,6 +17,7 @@ import pytest
 TINY = [
     "--dataset=synthetic", "--set=num_layers=1", "--set=num_heads=2", "--set=hidden_dim=32",
     "--set=intermediate_dim=64", "--set=sequence_length=16", "--eval_batches=4",
+    "--export_dir=",  # exporting is tested in tests/export
 ]
 
 
@@ -34,8 +35,8 @@ def assert_clean_failure(result: subprocess.CompletedProcess, *fragments: str) -
     assert len(last_line) < 600
 
 
-def test_list_models(run_module):
-    result = run_module("zoo.train", "--list_models")
+def test_list_models(run_module, tmp_path):
+    result = run_module("zoo.train", "--list_models", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "transformer_lm_tiny" in result.stdout and "lstm_lm_large" in result.stdout
     assert "124," in result.stdout  # gpt2_small has about 124M parameters
@@ -44,10 +45,10 @@ def test_list_models(run_module):
 def test_mirrored_matches_single_device(run_module, tmp_path):
     common = [*TINY, "--train_steps=12", "--batch_size=8", "--eval_every=12", "--log_every=4"]
     single = run_module("zoo.train", *common, f"--model_dir={tmp_path/'one'}",
-                        "--strategy=default")
+                        "--strategy=default", cwd=tmp_path)
     assert single.returncode == 0, single.stderr
     mirrored = run_module("zoo.train", *common, f"--model_dir={tmp_path/'two'}",
-                          "--strategy=mirrored", "--cpu_devices=2")
+                          "--strategy=mirrored", "--cpu_devices=2", cwd=tmp_path)
     assert mirrored.returncode == 0, mirrored.stderr
     a, b = last_record(tmp_path / "one"), last_record(tmp_path / "two")
     assert a["step"] == b["step"] == 12
@@ -149,3 +150,29 @@ def test_bad_files_are_one_line_and_nonzero(run_module, tmp_path):
     latin1.write_bytes("caf\u00e9 au lait ".encode("latin-1") * 100)
     assert_clean_failure(run_module("zoo.train", f"--data={latin1}", cwd=tmp_path), "UTF-8")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_evaluate_reports_the_test_split(run_module, tmp_path):
+    trained = run_module("zoo.train", *TINY, "--train_steps=6", "--batch_size=4",
+                         "--model_dir=run", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    result = run_module("zoo.evaluate", "--model_dir=run", "--split=test", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "run" / "eval_test.json").read_text())
+    assert record["step"] == 6 and record["split"] == "test"
+    assert 1.0 < record["perplexity"] < 40.0
+    assert "perplexity" in result.stdout
+    missing = run_module("zoo.evaluate", "--model_dir=nowhere", cwd=tmp_path)
+    assert_clean_failure(missing, "nowhere")
+
+
+def test_ngram_preset_counts_and_evaluates(run_module, tmp_path):
+    result = run_module("zoo.train", "--model=ngram_lm", "--dataset=synthetic",
+                        "--tokenizer=char", "--set=order=3", "--model_dir=ngram",
+                        "--export_dir=", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    evaluated = run_module("zoo.evaluate", "--model_dir=ngram", "--split=test", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    record = json.loads((tmp_path / "ngram" / "eval_test.json").read_text())
+    summary = json.loads((tmp_path / "ngram" / "summary.json").read_text())
+    assert record["perplexity"] == pytest.approx(summary["test"]["perplexity"], rel=1e-6)

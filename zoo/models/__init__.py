@@ -2,6 +2,7 @@
 `initial_decoding_state(batch_size, max_length)` and `decode(token_ids, state, index)`."""
 
 from zoo.models.lstm_lm import LSTMLM
+from zoo.models.ngram_lm import NGramLM
 from zoo.models.transformer_lm import TransformerLM
 
-__all__ = ["LSTMLM", "TransformerLM"]
+__all__ = ["LSTMLM", "NGramLM", "TransformerLM"]

@@ -1,0 +1,77 @@
+"""`tools/reproduce.py` as a user runs it: the list, bad names, and real recipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "tools" / "reproduce.py"
+
+
+def reproduce(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], cwd=cwd, env=dict(os.environ),
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+def test_list_names_every_experiment_with_paper_and_runtimes(tmp_path):
+    result = reproduce("--list", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name, paper in [
+        ("ptb_kn5", "141.2"), ("ptb_lstm_small", "114.5"), ("ptb_lstm_medium", "82.7"),
+        ("ptb_lstm_large", "78.4"), ("shakespeare_char_tiny", "1.88"),
+        ("shakespeare_char_small", "1.4697"), ("wikitext2_lstm_medium", "n/a"),
+    ]:
+        line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
+        assert paper in line.split()
+    assert "estimates" in result.stdout
+
+
+@pytest.mark.parametrize("args", [("ptb_kn6",), ()])
+def test_a_bad_experiment_is_one_line_and_status_2(tmp_path, args):
+    result = reproduce(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reproduce: error:") and "ptb_kn5" in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def check_result(result: subprocess.CompletedProcess, pattern: str, runs: Path) -> dict:
+    """The last line matches `pattern` and `runs` (relative to the cwd) holds the same as JSON."""
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(pattern, last)
+    assert match, last
+    record = json.loads((runs / f"{last.split()[0]}.json").read_text())
+    assert record["ours"] == pytest.approx(float(match["ours"]), abs=1e-2)
+    assert (runs / Path(record["model_dir"]).name).is_dir()
+    return record
+
+
+def test_ptb_kn5_reproduces_mikolov(data_dir, tmp_path):
+    result = reproduce("ptb_kn5", cwd=tmp_path)  # into the default runs/reproduce
+    record = check_result(
+        result, r"ptb_kn5 test_perplexity ours=(?P<ours>\d+\.\d\d) paper=141\.2",
+        tmp_path / "runs" / "reproduce",
+    )
+    assert 137.0 <= record["ours"] <= 145.4  # within 3% of Mikolov et al.'s 141.2
+
+
+@pytest.mark.slow
+def test_a_neural_recipe_trains_evaluates_and_reports(data_dir, tmp_path):
+    tiny = ["--train_steps=4", "--eval_every=4", "--checkpoint_every=4", "--set=num_layers=1"]
+    result = reproduce("shakespeare_char_tiny", "--runs_dir=out", *tiny, cwd=tmp_path)
+    record = check_result(
+        result, r"shakespeare_char_tiny validation_loss ours=(?P<ours>\d+\.\d{4}) paper=1\.88",
+        tmp_path / "out",
+    )
+    assert record["extra_flags"] == tiny

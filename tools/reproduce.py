@@ -1,0 +1,205 @@
+"""Runs a published recipe end to end and prints our number beside the paper's.
+
+    python tools/reproduce.py --list            # every experiment, its paper and expected runtime
+    python tools/reproduce.py ptb_kn5           # Mikolov et al. 2011's KN5 on PTB, ~15 s
+    python tools/reproduce.py ptb_lstm_small    # Zaremba et al. 2014's small LSTM
+
+Each experiment trains with `python -m zoo.train` (or `zoo.train_ngram` for the n-gram model) into
+`<runs_dir>/<experiment>-<timestamp>`, streaming its output, scores the paper's split with
+`python -m zoo.evaluate`, and ends with one line
+
+    <experiment> <metric> ours=<value> paper=<value>
+
+which it also writes as JSON to `<runs_dir>/<experiment>.json`. Flags after the experiment name
+that this script does not know are passed to the trainer (`--train_steps=10` for a smoke test);
+the JSON records them, since the number is then no longer the paper's recipe.
+
+This script imports nothing from the zoo, so `--list` and bad names answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+PROG = "reproduce"
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A recipe and the number its paper reports (None where we have no trusted figure)."""
+
+    name: str
+    source: str
+    metric: str  # "<split>_<key of eval_<split>.json>"
+    paper: float | None
+    trainer: str
+    flags: tuple[str, ...]
+    cpu: str
+    gpu: str
+
+    @property
+    def split(self) -> str:
+        return self.metric.split("_", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.metric.split("_", 1)[1]
+
+
+_PTB = ("--dataset=ptb", "--tokenizer=word")
+_SHAKESPEARE = ("--dataset=tiny_shakespeare", "--tokenizer=char")
+_ZAREMBA = "Zaremba et al. 2014, Recurrent Neural Network Regularization, Table 1"
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in [
+        Experiment(
+            "ptb_kn5",
+            "Mikolov et al. 2011, Empirical Evaluation and Combination of Advanced LM "
+            "Techniques: KN5, no count cutoffs",
+            "test_perplexity", 141.2, "zoo.train_ngram", (*_PTB, "--order=5"),
+            "15 s", "15 s (counting runs on the CPU)",
+        ),
+        Experiment(
+            "ptb_lstm_small", _ZAREMBA + " (non-regularized LSTM)", "test_perplexity", 114.5,
+            "zoo.train", ("--model=lstm_lm_small", *_PTB), "35 min", "3 min",
+        ),
+        Experiment(
+            "ptb_lstm_medium", _ZAREMBA + " (medium regularized LSTM)", "test_perplexity", 82.7,
+            "zoo.train", ("--model=lstm_lm_medium", *_PTB), "17 h", "15 min",
+        ),
+        Experiment(
+            "ptb_lstm_large", _ZAREMBA + " (large regularized LSTM)", "test_perplexity", 78.4,
+            "zoo.train", ("--model=lstm_lm_large", *_PTB), "3 days", "45 min",
+        ),
+        Experiment(
+            "shakespeare_char_tiny",
+            "nanoGPT README (Karpathy 2022): shakespeare_char on a CPU, val loss 'about 1.88'",
+            "validation_loss", 1.88, "zoo.train",
+            ("--model=transformer_lm_tiny", *_SHAKESPEARE, "--batch_size=12",
+             "--train_steps=2000"),
+            "3 min", "1 min",
+        ),
+        Experiment(
+            "shakespeare_char_small",
+            "nanoGPT README (Karpathy 2022): shakespeare_char, best val loss 1.4697",
+            "validation_loss", 1.4697, "zoo.train",
+            ("--model=transformer_lm_small", *_SHAKESPEARE), "19 h", "5 min",
+        ),
+        Experiment(
+            "wikitext2_lstm_medium",
+            "Zaremba et al. 2014's medium LSTM on WikiText-2 (no figure we can vouch for)",
+            "test_perplexity", None, "zoo.train",
+            ("--model=lstm_lm_medium", "--dataset=wikitext2", "--tokenizer=word"),
+            "3 days", "30 min",
+        ),
+    ]
+}
+
+RUNTIME_NOTE = (
+    "Runtimes are estimates: CPU from tools/benchmark_train.py throughput on the 2-core "
+    "reference machine times the recipe's tokens; GPU guessed for one modern datacenter GPU, "
+    "not measured."
+)
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+def print_list() -> None:
+    print(f"{'experiment':<24}{'metric':<18}{'paper':>8}  {'CPU':>8}  {'GPU':<10}  source")
+    for e in EXPERIMENTS.values():
+        paper = "n/a" if e.paper is None else f"{e.paper:g}"
+        gpu = e.gpu.split(" (")[0]
+        print(f"{e.name:<24}{e.metric:<18}{paper:>8}  {e.cpu:>8}  {gpu:<10}  {e.source}")
+    print(RUNTIME_NOTE)
+
+
+def run(command: list[str]) -> None:
+    """Runs `command`, its output going straight to ours; a failure is a one-line error."""
+    print("$ " + " ".join(command), flush=True)
+    status = subprocess.run(command).returncode
+    if status:
+        raise RuntimeError(f"{' '.join(command[1:4])} ... failed with exit status {status}")
+
+
+def reproduce(experiment: Experiment, runs_dir: str, extra: list[str]) -> dict:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    model_dir = os.path.join(runs_dir, f"{experiment.name}-{stamp}")
+    python = sys.executable
+    commands = [[python, "-m", experiment.trainer, *experiment.flags, f"--model_dir={model_dir}",
+                 *extra]]
+    if experiment.trainer == "zoo.train":
+        split = f"--split={experiment.split}"
+        commands.append([python, "-m", "zoo.evaluate", f"--model_dir={model_dir}", split])
+    began = time.time()
+    for command in commands:
+        run(command)
+    path = os.path.join(model_dir, f"eval_{experiment.split}.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            ours = float(json.load(f)[experiment.key])
+    except (OSError, ValueError, KeyError) as e:
+        raise RuntimeError(f"cannot read {experiment.key} from {path}: {e!r}") from None
+    result = {
+        "experiment": experiment.name,
+        "metric": experiment.metric,
+        "ours": ours,
+        "paper": experiment.paper,
+        "source": experiment.source,
+        "model_dir": model_dir,
+        "seconds": round(time.time() - began, 1),
+        "commands": [" ".join(c[1:]) for c in commands],
+        "extra_flags": extra,
+    }
+    with open(os.path.join(runs_dir, f"{experiment.name}.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def result_line(result: dict) -> str:
+    digits = 2 if result["metric"].endswith("perplexity") else 4
+    paper = "n/a" if result["paper"] is None else f"{result['paper']:g}"
+    ours = f"{result['ours']:.{digits}f}"
+    return f"{result['experiment']} {result['metric']} ours={ours} paper={paper}"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__.split("\n\n")[0],
+        epilog="Unknown flags after the experiment go to the trainer.",
+    )
+    parser.add_argument("experiment", nargs="?", help="one of: " + ", ".join(EXPERIMENTS))
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument("--runs_dir", default=os.path.join("runs", "reproduce"),
+                        help="where run directories and <experiment>.json go")
+    args, extra = parser.parse_known_args(argv)
+    try:
+        if args.list:
+            print_list()
+            return 0
+        if args.experiment not in EXPERIMENTS:
+            given = "no experiment given" if args.experiment is None else (
+                f"unknown experiment {args.experiment!r}")
+            raise UsageError(f"{given}; choose one of: {', '.join(EXPERIMENTS)} (see --list)")
+        os.makedirs(args.runs_dir, exist_ok=True)
+        result = reproduce(EXPERIMENTS[args.experiment], args.runs_dir, extra)
+    except UsageError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except (RuntimeError, OSError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    print(result_line(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
