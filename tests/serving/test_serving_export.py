@@ -1,0 +1,95 @@
+"""The server over a real zoo export (`zoo.train ... --export_dir`), and startup errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from serving_helpers import REPO, Server, save_xla
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+MODEL = "transformer_lm_tiny"
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo")
+    run = subprocess.run(
+        [sys.executable, "-m", "zoo.train", "--dataset=synthetic", "--set=num_layers=1",
+         "--set=hidden_dim=32", "--set=num_heads=2", "--set=intermediate_dim=64",
+         "--set=sequence_length=16", "--train_steps=5", "--eval_batches=2",
+         f"--model_dir={root / 'run'}", f"--export_dir={root / 'export'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return root / "export"
+
+
+@pytest.fixture(scope="module")
+def zoo_server(export_dir, log_dir):
+    server = Server([f"--model_config_file={export_dir / 'models.config'}"], log_dir)
+    yield server
+    assert server.stop() == 0, server.output()
+
+
+def test_zoo_export_signatures(zoo_server):
+    status, doc = zoo_server.rest(f"/v1/models/{MODEL}/metadata")
+    assert status == 200
+    signatures = doc["metadata"]["signature_def"]["signature_def"]
+    assert {"serving_default", "generate", "score", "logits"} <= set(signatures)
+    assert signatures["generate"]["inputs"]["temperature"]["dtype"] == "DT_FLOAT"
+
+
+def test_zoo_generate_with_parameters_and_score(zoo_server):
+    row = {"prompts": "ab", "max_new_tokens": 4, "temperature": 0.0, "top_k": 0, "top_p": 1.0,
+           "seed": 7}
+    status, doc = zoo_server.rest(f"/v1/models/{MODEL}:predict",
+                                  {"signature_name": "generate", "instances": [row, row]})
+    assert status == 200, doc
+    first, second = doc["predictions"]
+    assert first == second  # greedy decoding is deterministic
+    assert isinstance(first["text"], str) and first["lengths"] <= 4
+    status, doc = zoo_server.rest(f"/v1/models/{MODEL}:predict",
+                                  {"signature_name": "score", "inputs": {"texts": ["abc"]}})
+    assert status == 200, doc
+    outputs = doc["outputs"]
+    assert outputs["num_tokens"][0] > 0 and outputs["perplexity"][0] > 1.0
+    assert outputs["log_likelihood"][0] < 0
+
+
+def test_zoo_generate_over_grpc(zoo_server):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(zoo_server.channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = MODEL, "generate"
+    inputs = {"prompts": np.array([b"a"], dtype=object), "max_new_tokens": np.array([3], np.int32),
+              "temperature": np.array([1.0], np.float32), "top_k": np.array([5], np.int32),
+              "top_p": np.array([0.9], np.float32), "seed": np.array([1], np.int32)}
+    for alias, value in inputs.items():
+        request.inputs[alias].CopyFrom(tf.make_tensor_proto(value))
+    reply = stub.Predict(request, timeout=60)
+    assert tf.make_ndarray(reply.outputs["lengths"]).shape == (1,)
+    request.inputs["max_new_tokens"].CopyFrom(tf.make_tensor_proto(np.array([3.0], np.float32)))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_startup_refuses_xla_models_and_bad_flags(tmp_path):
+    save_xla(str(tmp_path / "xla" / "1"))
+    run = subprocess.run(
+        [sys.executable, "-m", "zoo.serve", f"--model_base_path={tmp_path / 'xla'}",
+         "--port=0", "--rest_api_port=0"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 2
+    assert "zoo.serve: error: model default:" in run.stderr
+    assert "--xla_cpu_compilation_enabled" in run.stderr
+    run = subprocess.run(
+        [sys.executable, "-m", "zoo.serve", "--model_base_path=/x", "--model_config_file=/y"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 2 and "not both" in run.stderr

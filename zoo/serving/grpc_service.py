@@ -1,0 +1,284 @@
+"""The gRPC front door: TF Serving's PredictionService and ModelService on the official stubs.
+
+Servicers subclass the base classes generated in `tensorflow_serving.apis.*_pb2_grpc`, so any
+client written for tensorflow_model_server works unchanged. The response builders here are
+shared with the REST door, which (like TF Serving) writes the same protos as JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent import futures
+
+import grpc
+from google.protobuf import wrappers_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from zoo.config import ConfigError
+from zoo.serving import Metrics, ServingError, tensors
+from zoo.serving.config import check_models
+from zoo.serving.models import CLASSIFY, REGRESS, ModelManager, Runner, Servable, status_of
+
+_STATES = get_model_status_pb2.ModelVersionStatus.State
+
+
+def model_spec(name: str, version: int, signature_name: str = "") -> model_pb2.ModelSpec:
+    return model_pb2.ModelSpec(
+        name=name, version=wrappers_pb2.Int64Value(value=version), signature_name=signature_name
+    )
+
+
+def version_choice(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
+    """(version, label) named by a ModelSpec; both None means the latest version."""
+    choice = spec.WhichOneof("version_choice")
+    if choice == "version":
+        return spec.version.value, None
+    if choice == "version_label":
+        return None, spec.version_label
+    return None, None
+
+
+def status_response(
+    rows: list[tuple[int, str, str, str]],
+) -> get_model_status_pb2.GetModelStatusResponse:
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for version, state, code, message in rows:
+        entry = response.model_version_status.add(version=version, state=_STATES.Value(state))
+        entry.status.error_code = grpc.StatusCode[code].value[0]
+        entry.status.error_message = message
+    return response
+
+
+def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    response = get_model_metadata_pb2.GetModelMetadataResponse(
+        model_spec=model_spec(servable.name, servable.version)
+    )
+    signatures = get_model_metadata_pb2.SignatureDefMap(signature_def=servable.signature_defs)
+    response.metadata["signature_def"].Pack(signatures)
+    return response
+
+
+def check_metadata_fields(fields: list[str]) -> None:
+    if not fields:
+        raise ServingError(
+            "INVALID_ARGUMENT", "GetModelMetadataRequest must specify at least one metadata_field"
+        )
+    for field in fields:
+        if field != "signature_def":
+            raise ServingError("INVALID_ARGUMENT", f"Metadata field {field} is not supported")
+
+
+def classification_result(classes, scores) -> classification_pb2.ClassificationResult:
+    result = classification_pb2.ClassificationResult()
+    ref = scores if scores is not None else classes
+    for i in range(ref.shape[0]):
+        row = result.classifications.add()
+        for j in range(ref.shape[1]):
+            entry = row.classes.add()
+            if classes is not None:
+                label = classes[i][j]
+                entry.label = label.decode("utf-8", "replace") if isinstance(label, bytes) \
+                    else str(label)
+            if scores is not None:
+                entry.score = float(scores[i][j])
+    return result
+
+
+def regression_result(values) -> regression_pb2.RegressionResult:
+    result = regression_pb2.RegressionResult()
+    for value in values:
+        result.regressions.add(value=float(value))
+    return result
+
+
+class _Door:
+    """Turns ServingErrors into gRPC status codes and counts every request."""
+
+    def __init__(self, manager: ModelManager, runner: Runner | None, metrics: Metrics) -> None:
+        self.manager, self.runner, self.metrics = manager, runner, metrics
+
+    def _serve(self, context, model: str, api: str, work: Callable[[], object]):
+        start = time.perf_counter()
+        try:
+            result = work()
+        except Exception as e:  # every failure becomes a status, as in TF Serving
+            error = status_of(e)
+        else:
+            self.metrics.record(model, api, "GRPC", "OK", time.perf_counter() - start)
+            return result
+        self.metrics.record(model, api, "GRPC", error.code, time.perf_counter() - start)
+        context.abort(grpc.StatusCode[error.code], error.message)
+
+
+class PredictionService(_Door, prediction_service_pb2_grpc.PredictionServiceServicer):
+    def Predict(self, request, context):
+        def work():
+            spec = request.model_spec
+            inputs = {k: tensors.from_tensor_proto(v) for k, v in request.inputs.items()}
+            with self.manager.acquire(spec.name, *version_choice(spec)) as servable:
+                name, outputs = servable.predict(
+                    spec.signature_name, inputs, list(request.output_filter), self.runner
+                )
+                response = predict_pb2.PredictResponse(
+                    model_spec=model_spec(spec.name, servable.version, name)
+                )
+            for alias, value in outputs.items():
+                response.outputs[alias].CopyFrom(tensors.to_tensor_proto(value))
+            return response
+
+        return self._serve(context, request.model_spec.name, "predict", work)
+
+    def GetModelMetadata(self, request, context):
+        def work():
+            check_metadata_fields(list(request.metadata_field))
+            spec = request.model_spec
+            with self.manager.acquire(spec.name, *version_choice(spec)) as servable:
+                return metadata_response(servable)
+
+        return self._serve(context, request.model_spec.name, "metadata", work)
+
+    def Classify(self, request, context):
+        def work():
+            spec = request.model_spec
+            examples = tensors.examples_from_proto(request.input)
+            with self.manager.acquire(spec.name, *version_choice(spec)) as servable:
+                name, classes, scores = servable.classify(spec.signature_name, examples,
+                                                          self.runner)
+                return classification_pb2.ClassificationResponse(
+                    model_spec=model_spec(spec.name, servable.version, name),
+                    result=classification_result(classes, scores),
+                )
+
+        return self._serve(context, request.model_spec.name, "classify", work)
+
+    def Regress(self, request, context):
+        def work():
+            spec = request.model_spec
+            examples = tensors.examples_from_proto(request.input)
+            with self.manager.acquire(spec.name, *version_choice(spec)) as servable:
+                name, values = servable.regress(spec.signature_name, examples, self.runner)
+                return regression_pb2.RegressionResponse(
+                    model_spec=model_spec(spec.name, servable.version, name),
+                    result=regression_result(values),
+                )
+
+        return self._serve(context, request.model_spec.name, "regress", work)
+
+    def MultiInference(self, request, context):
+        def work():
+            tasks = list(request.tasks)
+            if not tasks:
+                raise ServingError("INVALID_ARGUMENT", "Tasks is empty")
+            first = tasks[0].model_spec
+            seen = set()
+            for task in tasks:
+                if task.model_spec.name != first.name or version_choice(
+                    task.model_spec
+                ) != version_choice(first):
+                    raise ServingError(
+                        "INVALID_ARGUMENT",
+                        "All ModelSpecs in a MultiInferenceRequest must access the same model "
+                        "name and version.",
+                    )
+                if task.model_spec.signature_name in seen:
+                    raise ServingError(
+                        "INVALID_ARGUMENT",
+                        f"Duplicate evaluation of signature: {task.model_spec.signature_name}",
+                    )
+                seen.add(task.model_spec.signature_name)
+                if task.method_name not in (CLASSIFY, REGRESS):
+                    raise ServingError(
+                        "UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}"
+                    )
+            examples = tensors.examples_from_proto(request.input)
+            response = inference_pb2.MultiInferenceResponse()
+            with self.manager.acquire(first.name, *version_choice(first)) as servable:
+                for task in tasks:
+                    result = response.results.add()
+                    signature = task.model_spec.signature_name
+                    if task.method_name == CLASSIFY:
+                        name, classes, scores = servable.classify(signature, examples,
+                                                                  self.runner)
+                        result.classification_result.CopyFrom(
+                            classification_result(classes, scores)
+                        )
+                    else:
+                        name, values = servable.regress(signature, examples, self.runner)
+                        result.regression_result.CopyFrom(regression_result(values))
+                    result.model_spec.CopyFrom(model_spec(first.name, servable.version, name))
+            return response
+
+        name = request.tasks[0].model_spec.name if request.tasks else ""
+        return self._serve(context, name, "multi_inference", work)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager: ModelManager) -> None:
+        self.manager = manager
+
+    def GetModelStatus(self, request, context):
+        try:
+            rows = self.manager.status(request.model_spec.name,
+                                       *version_choice(request.model_spec))
+        except ServingError as e:
+            context.abort(grpc.StatusCode[e.code], e.message)
+        return status_response(rows)
+
+    def HandleReloadConfigRequest(self, request, context):
+        config = request.config
+        error = None
+        if config.WhichOneof("config") != "model_config_list":
+            error = ServingError("INVALID_ARGUMENT", "ServerConfig type must be model_config_list")
+        else:
+            try:
+                models = check_models(list(config.model_config_list.config), source="request")
+            except ConfigError as e:
+                error = ServingError("INVALID_ARGUMENT", str(e))
+            else:
+                error = self.manager.reload(models)
+        response = model_management_pb2.ReloadConfigResponse()
+        if error is not None:
+            response.status.error_code = grpc.StatusCode[error.code].value[0]
+            response.status.error_message = error.message
+            context.abort(grpc.StatusCode[error.code], error.message)
+        return response
+
+
+def start_grpc_server(
+    host: str, port: int, manager: ModelManager, runner: Runner | None, metrics: Metrics,
+    *, max_request_bytes: int, threads: int = 32,
+) -> tuple[grpc.Server, int]:
+    """Starts both services on host:port (0 picks a free port); returns (server, port)."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", max_request_bytes),
+            ("grpc.max_send_message_length", -1),
+        ],
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(manager, runner, metrics), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as e:
+        raise ConfigError(f"cannot listen for gRPC on {address}: {e}") from e
+    if not bound:
+        raise ConfigError(f"cannot listen for gRPC on {address} (port in use?)")
+    server.start()
+    return server, bound
+
