@@ -25,7 +25,7 @@ from zoo import cli
 from zoo.config import ConfigError, RunConfig, load_config_file, parse_overrides, replace
 from zoo.distribute import STRATEGIES
 from zoo.optimizers import OPTIMIZERS, SCHEDULES
-from zoo.registry import get_preset, list_models
+from zoo.registry import COUNT_BASED, get_preset, list_models
 from zoo.trainer import PRECISIONS
 
 TOKENIZERS = ("char", "byte", "word", "wordpiece", "sentencepiece")
@@ -65,6 +65,9 @@ flags.DEFINE_integer("log_every", None, "Update the progress bar and TensorBoard
 flags.DEFINE_enum("strategy", None, STRATEGIES, "tf.distribute strategy (default: auto).")
 flags.DEFINE_integer(
     "cpu_devices", 1, "Split the CPU into N logical devices (to try --strategy=mirrored on a CPU)."
+)
+flags.DEFINE_string(
+    "export_dir", "saved_models", "Export the trained model here for TF Serving ('' skips)."
 )
 FLAGS = flags.FLAGS
 
@@ -125,6 +128,9 @@ def print_models() -> None:
 
     print(f"{'model':<22} {'parameters':>12}  description")
     for name, preset in PRESETS.items():
+        if name in COUNT_BASED:
+            print(f"{name:<22} {'(counts)':>12}  {preset.description}")
+            continue
         params = build(name, vocab_size=preset.reference_vocab_size).count_params()
         print(f"{name:<22} {params:>12,}  {preset.description}")
     print("(parameter counts at the preset's usual vocabulary size)")
@@ -143,10 +149,27 @@ def main(argv: list[str]) -> None:
     config = resolve_config()
     model_dir = choose_model_dir(config)
 
+    if config.model in COUNT_BASED:
+        from zoo.train_ngram import train as count_ngrams
+
+        count_ngrams(config, model_dir, sample_length=config.sample_length)
+        export(model_dir)
+        return
+
     from zoo.trainer import Trainer
 
     trainer = Trainer(config, model_dir)
     trainer.fit()
+    if trainer.chief:
+        export(model_dir)
+
+
+def export(model_dir: str) -> None:
+    """Exports the finished run for TF Serving unless --export_dir is empty."""
+    if FLAGS.export_dir:
+        from zoo.export import export_saved_model
+
+        print(f"Exported {export_saved_model(model_dir, FLAGS.export_dir)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,365 @@
+"""`python -m zoo.export --model_dir=runs/<run>`: a trained run as a SavedModel TF Serving serves.
+
+    python -m zoo.export --model_dir=runs/gpt                       # saved_models/<model>/<next>/
+    python -m zoo.export --model_dir=runs/gpt --name=gpt --version=3 --max_new_tokens=200
+
+The export root follows TF Serving's layout: `<export_dir>/<name>/<version>/` holds the
+SavedModel (signatures from `tasks.lm_serving`, tokenizer inside the graph) and
+`assets.extra/tf_serving_warmup_requests`; `<export_dir>/models.config` lists every model
+there for `tensorflow_model_server --model_config_file`. The server polls the folder and
+loads any integer-named directory it finds, so a version is built under a hidden temporary
+name in the same folder and renamed into place: a kill at any moment leaves nothing it
+would load, and the next export removes the leftovers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections.abc import Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo import cli
+from zoo.config import ConfigError
+from zoo.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate
+
+CONFIG_FILE = "models.config"
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+_TEMP_PREFIX = ".tmp-"  # never an integer, so TF Serving ignores it
+_WARMUP_TEXT = "The quick brown fox"
+
+
+def export_saved_model(
+    model_dir: str,
+    export_dir: str = "saved_models",
+    *,
+    version: int | None = None,
+    name: str | None = None,
+    sampling: SamplingConfig | None = None,
+    overwrite: bool = False,
+) -> str:
+    """Exports the latest checkpoint of the run in `model_dir`; returns the version's path.
+
+    `name` defaults to the run's preset name and `version` to one more than the highest
+    version already exported under that name. `sampling` sets what `serving_default`
+    decodes with. An existing version is an error unless `overwrite`.
+    """
+    from zoo.trainer import load_run_config
+
+    sampling = sampling or SamplingConfig()  # validates itself
+    if not os.path.isdir(model_dir):
+        raise ConfigError(f"--model_dir: no such run directory: {model_dir}")
+    config = load_run_config(model_dir)
+    name = name or config.model
+    if not name or name.startswith(".") or os.sep in name or name.isdigit():
+        raise ConfigError(f"--name: {name!r} cannot name a model folder")
+    model_root = os.path.join(export_dir, name)
+    if os.path.isdir(model_root):
+        remove_stale_temp_dirs(model_root)
+    versions = existing_versions(model_root)
+    if version is None:
+        version = max(versions, default=0) + 1
+    elif version < 0:
+        raise ConfigError(f"--version must be a non-negative integer, got {version}")
+    elif version in versions and not overwrite:
+        raise ConfigError(f"{model_root} already has version {version}; pass --overwrite")
+
+    temp = os.path.join(model_root, f"{_TEMP_PREFIX}{version}-{os.getpid()}")
+    policy = keras.mixed_precision.global_policy()
+    try:
+        model, tokenizer, window = _restore(config, model_dir)
+        if any(not 0 <= t < tokenizer.vocab_size for t in sampling.stop_token_ids):
+            raise ConfigError(f"stop_token_ids must be in 0..{tokenizer.vocab_size - 1}")
+        os.makedirs(model_root, exist_ok=True)
+        _write_version(temp, name, model, tokenizer, window, sampling)
+        final = _move_into_place(temp, model_root, version, versions.get(version))
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    write_models_config(export_dir)
+    return final
+
+
+def existing_versions(model_root: str) -> dict[int, str]:
+    """Version number -> folder name, as TF Serving reads them (`007` is version 7)."""
+    found = {}
+    for entry in os.listdir(model_root) if os.path.isdir(model_root) else []:
+        if entry.isdigit() and os.path.isdir(os.path.join(model_root, entry)):
+            found[int(entry)] = entry
+    return found
+
+
+def remove_stale_temp_dirs(model_root: str) -> None:
+    """Removes temporary folders of exports that died (their process is gone)."""
+    for entry in os.listdir(model_root):
+        if not entry.startswith(_TEMP_PREFIX):
+            continue
+        pid = entry.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue  # another export is writing it right now
+        shutil.rmtree(os.path.join(model_root, entry), ignore_errors=True)
+
+
+def write_models_config(export_dir: str) -> str:
+    """Creates or updates `<export_dir>/models.config` (text ModelServerConfig), atomically.
+
+    Every folder under export_dir holding at least one version is listed with an absolute
+    base_path; entries already there keep their version policy and labels, and those whose
+    folder under export_dir has gone are dropped.
+    """
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    root = os.path.abspath(export_dir)
+    path = os.path.join(root, CONFIG_FILE)
+    config = model_server_config_pb2.ModelServerConfig()
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            try:
+                text_format.Parse(f.read(), config)
+            except text_format.ParseError as e:
+                message = f"{path}: not a ModelServerConfig ({e}); fix or remove it"
+                raise ConfigError(message) from None
+        if config.WhichOneof("config") == "custom_model_config":
+            raise ConfigError(f"{path} holds a custom_model_config; cannot add models to it")
+    models = {
+        entry: os.path.join(root, entry)
+        for entry in sorted(os.listdir(root))
+        if not entry.startswith(".")
+        and os.path.isdir(os.path.join(root, entry))
+        and existing_versions(os.path.join(root, entry))
+    }
+    kept = []
+    for entry in config.model_config_list.config:
+        if entry.name in models:
+            entry.base_path = models.pop(entry.name)
+        elif os.path.dirname(os.path.normpath(entry.base_path)) == root:
+            continue  # its folder here is gone or empty: a server would wait for it forever
+        kept.append(entry)
+    for model, base_path in models.items():
+        kept.append(
+            model_server_config_pb2.ModelConfig(
+                name=model, base_path=base_path, model_platform="tensorflow"
+            )
+        )
+    updated = model_server_config_pb2.ModelServerConfig()
+    updated.model_config_list.config.extend(kept)
+    temp = f"{path}{_TEMP_PREFIX}{os.getpid()}"
+    with open(temp, "w", encoding="utf-8") as f:
+        f.write(text_format.MessageToString(updated))
+    os.replace(temp, path)
+    return path
+
+
+def xla_compiled_functions(saved_model_dir: str) -> list[str]:
+    """Functions and call nodes in saved_model.pb marked `_XlaMustCompile` (must be none).
+
+    The real model server runs without XLA unless told otherwise, and such a function fails.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    marked = []
+    for graph in proto.meta_graphs:
+        functions = graph.graph_def.library.function
+        for function in functions:
+            if _must_compile(function.attr):
+                marked.append(function.signature.name)
+        nodes = [*graph.graph_def.node, *(n for fn in functions for n in fn.node_def)]
+        marked += [node.name for node in nodes if _must_compile(node.attr)]
+    return marked
+
+
+def _must_compile(attrs) -> bool:
+    return "_XlaMustCompile" in attrs and attrs["_XlaMustCompile"].b
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _restore(config, model_dir: str):
+    """The run's model (float32 compute, whatever it trained in), its tokenizer, score window."""
+    from zoo import registry
+    from zoo.trainer import Trainer, model_overrides
+
+    if config.model in registry.COUNT_BASED:
+        # Counted models have no checkpoints: their counts are saved whole as model.keras.
+        from tasks.data import load_tokenizer
+        from zoo.train_ngram import MODEL_FILE
+
+        path = os.path.join(model_dir, MODEL_FILE)
+        if not os.path.isfile(path):
+            raise ConfigError(f"{model_dir} has no {MODEL_FILE} to export")
+        tokenizer = load_tokenizer(os.path.join(model_dir, "tokenizer"))
+        return keras.saving.load_model(path), tokenizer, None
+
+    config = dataclasses.replace(config, strategy="default")
+    trainer = Trainer(config, model_dir, strategy=tf.distribute.get_strategy())
+    if trainer.restore() == 0:
+        raise ConfigError(f"{model_dir} has no checkpoint to export")
+    model = trainer.model
+    if model.compute_dtype != "float32":
+        # Half precision is for training speed; REST has no half types and CPUs serve float32
+        # best. Variables are float32 already, so a float32 twin takes the same weights.
+        keras.mixed_precision.set_global_policy("float32")
+        model = registry.build(
+            config.model, vocab_size=trainer.task.vocab_size, **model_overrides(config)
+        )
+        model.set_weights(trainer.model.get_weights())
+    # Scoring reads a text as evaluation reads a split: windows, or one stream when stateful.
+    window = None if getattr(trainer.task, "stateful", False) else trainer.task.sequence_length
+    return model, trainer.task.tokenizer, window
+
+
+def _write_version(
+    path: str, name: str, model, tokenizer, window: int | None, sampling: SamplingConfig
+) -> None:
+    from tasks.lm_serving import lm_signatures
+
+    signatures = lm_signatures(
+        model,
+        tokenizer,
+        generate,
+        sampling=dataclasses.asdict(sampling),
+        max_new_tokens_cap=MAX_NEW_TOKENS_CAP,
+        score_window=window,
+    )
+    requests = _warmup_requests()
+    for signature, inputs in requests:
+        signatures[signature](**inputs)  # a failing warmup would stop the server loading it
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(tokenizer)  # its lookup tables and tokenizer resources (keras-hub#2015)
+    for signature, function in signatures.items():
+        archive.add_endpoint(signature, function)  # traced tf.functions: no jit_compile
+    archive.write_out(path, verbose=False)
+    _write_warmup(os.path.join(path, WARMUP_FILE), name, requests)
+    marked = xla_compiled_functions(path)
+    if marked:
+        raise RuntimeError(f"exported functions require XLA, which TF Serving disables: {marked}")
+
+
+def _warmup_requests() -> list[tuple[str, dict[str, np.ndarray]]]:
+    prompts = np.array([_WARMUP_TEXT.encode()], dtype=object)
+    return [
+        ("serving_default", {"prompts": prompts}),
+        (
+            "generate",
+            {
+                "prompts": prompts,
+                "max_new_tokens": np.array([4], np.int32),
+                "temperature": np.array([0.8], np.float32),
+                "top_k": np.array([10], np.int32),
+                "top_p": np.array([0.9], np.float32),
+                "seed": np.array([1], np.int32),
+            },
+        ),
+        ("score", {"texts": prompts}),
+    ]
+
+
+def _write_warmup(
+    path: str, name: str, requests: Iterable[tuple[str, dict[str, np.ndarray]]]
+) -> None:
+    """TF Serving replays these PredictionLog records at load, before taking traffic."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature, inputs in requests:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=name, signature_name=signature),
+                inputs={alias: tf.make_tensor_proto(value) for alias, value in inputs.items()},
+            )
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+
+
+def _move_into_place(temp: str, model_root: str, version: int, replaced: str | None) -> str:
+    """Renames the finished version into place; an overwritten one is moved aside first."""
+    final = os.path.join(model_root, str(version))
+    if replaced is not None:
+        aside = os.path.join(model_root, f"{_TEMP_PREFIX}old-{version}-{os.getpid()}")
+        os.rename(os.path.join(model_root, replaced), aside)
+        os.rename(temp, final)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        try:
+            os.rename(temp, final)
+        except OSError as e:  # another export took this number meanwhile
+            raise ConfigError(f"cannot create {final}: {e.strerror}; export again") from e
+    return final
+
+
+def define_flags() -> None:
+    """The CLI's flags; defined only when run as a program (zoo.train imports this module)."""
+    from absl import flags
+
+    defaults = SamplingConfig()
+    flags.DEFINE_string("model_dir", None, "Run directory written by zoo.train.", required=True)
+    flags.DEFINE_string("export_dir", "saved_models", "Export root (TF Serving's base path).")
+    flags.DEFINE_integer("version", None, "Version number (default: the next one).")
+    flags.DEFINE_string("name", None, "Model name, the folder under export_dir (default: preset).")
+    flags.DEFINE_bool("overwrite", False, "Replace the version if it exists.")
+    flags.DEFINE_integer("max_new_tokens", defaults.max_new_tokens, "serving_default: tokens.")
+    flags.DEFINE_float("temperature", defaults.temperature, "serving_default: 0 is greedy.")
+    flags.DEFINE_integer("top_k", defaults.top_k, "serving_default: top-k sampling (0: off).")
+    flags.DEFINE_float("top_p", defaults.top_p, "serving_default: nucleus sampling (1: off).")
+    flags.DEFINE_integer("seed", defaults.seed, "serving_default: sampling seed.")
+    flags.DEFINE_integer("num_beams", defaults.num_beams, "Beams for every signature.")
+    flags.DEFINE_integer(
+        "no_repeat_ngram_size", defaults.no_repeat_ngram_size, "Ban repeated n-grams (0: off)."
+    )
+    flags.DEFINE_list("stop_token_ids", [], "Token ids that end a generation.")
+
+
+def main(argv: list[str]) -> None:
+    from absl import flags
+
+    FLAGS = flags.FLAGS
+    if len(argv) > 1:
+        raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        sampling = SamplingConfig(
+            max_new_tokens=FLAGS.max_new_tokens,
+            temperature=FLAGS.temperature,
+            top_k=FLAGS.top_k,
+            top_p=FLAGS.top_p,
+            seed=FLAGS.seed,
+            num_beams=FLAGS.num_beams,
+            no_repeat_ngram_size=FLAGS.no_repeat_ngram_size,
+            stop_token_ids=tuple(int(token) for token in FLAGS.stop_token_ids),
+        )
+    except ValueError as e:  # SamplingConfig checks its values; say which in one line
+        raise ConfigError(f"sampling flags: {e}") from None
+    path = export_saved_model(
+        FLAGS.model_dir,
+        FLAGS.export_dir,
+        version=FLAGS.version,
+        name=FLAGS.name,
+        sampling=sampling,
+        overwrite=FLAGS.overwrite,
+    )
+    print(f"Exported {path}")
+
+
+if __name__ == "__main__":
+    define_flags()
+    cli.run(main, prog="zoo.export")
