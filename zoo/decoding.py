@@ -1,20 +1,69 @@
-"""Text generation over the zoo's decoding protocol.
+"""Text generation over the zoo's decoding protocol: greedy, sampling and beam search in one loop.
 
 Every zoo language model implements
 
     initial_decoding_state(batch_size, max_length) -> state
-    decode(token_ids [B, t], state, index) -> (logits [B, t, V], state)
+    decode(token_ids [B, t], state, index) -> (float32 logits [B, t, V], state)
 
 A Transformer's state is its key/value cache, an LSTM's its recurrent state; `index` is the absolute
-position of `token_ids[:, 0]`. Models with learned positions expose `context_length`; past it the
-window slides: the last half of the context is re-read and decoding continues from there.
+position of `token_ids[:, 0]`. `generate` drives that protocol in a `tf.while_loop` whose state
+keeps its shape from step to step, so the same code runs eagerly and inside a plain (non-XLA)
+`tf.function` with an unknown batch size: TF Serving runs it without XLA.
+
+How it reads the prompts and the context window:
+
+- Prompts are right-padded [B, P] with their lengths. One prefill pass reads every row's first
+  `min(lengths)` tokens; then the loop steps one position at a time, forcing each row's own prompt
+  tokens until they run out (as keras-hub's samplers do). All rows share absolute positions, so
+  each row generates exactly what it would generate alone.
+- Models with learned positions expose `context_length` C (their cache size). A longer prompt keeps
+  its last C - 1 tokens, so that prompt and at least one new token fit. When the cache is full the
+  window slides: the last C // 2 tokens are read again into positions 0.. and decoding continues,
+  because the position table ends at C. Models without `context_length` (LSTMs) never slide.
+
+Sampling and reproducibility: per-row temperature, top-k and top-p; temperature 0 is greedy. Each
+row draws its Gumbel noise from a stateless RNG keyed by (its seed, its generation step), so its
+sample never depends on the other rows of the batch. keras-hub's samplers take one temperature /
+k / p for the whole batch and a batch-wide seed, so the sampling is written here instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import weakref
+from collections.abc import Sequence
+
 import keras
 import numpy as np
-from keras import ops
+import tensorflow as tf
+
+MAX_NEW_TOKENS_CAP = 1024  # the most new tokens one call may ask for (bounds a request's cost)
+
+_BEAM_FLOOR = -1e9  # the score of beams that do not exist yet: below any real one, yet finite
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    """How to generate, as plain JSON-serializable data (export defaults, CLI flags).
+
+    The field names are `generate`'s keyword arguments:
+    `generate(model, ids, lengths, **dataclasses.asdict(config))`.
+    """
+
+    max_new_tokens: int = 100
+    temperature: float = 0.0  # 0 = greedy
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1 = off
+    seed: int = 0
+    num_beams: int = 1
+    no_repeat_ngram_size: int = 0
+    stop_token_ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        # JSON gives lists; a tuple keeps the config hashable and comparable.
+        object.__setattr__(self, "stop_token_ids", tuple(int(t) for t in self.stop_token_ids))
+        _Checks().scalars(self.max_new_tokens, self.temperature, self.top_k, self.top_p)
+        _static_options(self.num_beams, self.no_repeat_ngram_size, self.stop_token_ids, None)
 
 
 def context_length(model: keras.Model) -> int | None:
@@ -22,29 +71,496 @@ def context_length(model: keras.Model) -> int | None:
     return getattr(model, "context_length", None)
 
 
+def generate(
+    model: keras.Model,
+    prompt_ids,
+    prompt_lengths,
+    *,
+    max_new_tokens,
+    temperature=0.0,
+    top_k=0,
+    top_p=1.0,
+    seed=0,
+    num_beams: int = 1,
+    no_repeat_ngram_size: int = 0,
+    stop_token_ids: Sequence[int] = (),
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Continues each prompt; returns (new_ids int32 [B, N], new_lengths int32 [B]).
+
+    Args:
+        model: a zoo language model (the decoding protocol above).
+        prompt_ids: int [B, P], right-padded.
+        prompt_lengths: int [B], each in 1..P.
+        max_new_tokens, temperature, top_k, top_p, seed: a scalar, or a [B] tensor with one
+            value per prompt (a serving request's own settings). temperature 0 is greedy,
+            top_k 0 and top_p 1 are off.
+        num_beams: beam search width (a Python int). Beam search is deterministic: it ignores
+            temperature, top_k, top_p and seed. Beams are ranked by their plain sum of token
+            log-probabilities (no length normalisation); a beam that emits a stop token keeps
+            its score and its place, so with stop tokens shorter finished beams are favoured.
+        no_repeat_ngram_size: n > 0 bans any token that would repeat an n-gram already in the
+            prompt or the generated text (unless that would ban every token).
+        stop_token_ids: Python ints; a row ends after emitting one (it is kept and counted).
+
+    N is the largest `max_new_tokens`; row b's ids past `new_lengths[b]` are 0. Bad values raise
+    ValueError when they are known while tracing (eager calls, Python scalars), and otherwise
+    fail the graph with InvalidArgumentError (what a SavedModel signature returns).
+    """
+    options = _static_options(
+        num_beams, no_repeat_ngram_size, stop_token_ids, getattr(model, "vocab_size", None)
+    )
+    _ensure_built(model)
+    inputs = _checked_inputs(
+        model, prompt_ids, prompt_lengths, max_new_tokens, temperature, top_k, top_p, seed
+    )
+    if tf.executing_eagerly():
+        # One traced loop per model and options, reused by every eager call: stepping the loop
+        # op by op in Python would be several times slower.
+        return _compiled(model, options)(*inputs)
+    return _generate(model, *inputs, *options)
+
+
 def greedy_generate(model: keras.Model, prompt_ids: np.ndarray, max_new_tokens: int) -> np.ndarray:
-    """Appends `max_new_tokens` argmax tokens to each row of `prompt_ids` [B, T]; returns them."""
+    """Appends `max_new_tokens` argmax tokens to each row of `prompt_ids` [B, T]; returns [B, N].
+
+    Asks for MAX_NEW_TOKENS_CAP tokens at a time, each chunk continuing from everything before.
+    """
     prompt_ids = np.asarray(prompt_ids, dtype=np.int32)
     batch = prompt_ids.shape[0]
+    pieces = [np.zeros((batch, 0), np.int32)]
+    remaining = max_new_tokens
+    while remaining > 0:
+        count = min(remaining, MAX_NEW_TOKENS_CAP)
+        lengths = np.full([batch], prompt_ids.shape[1], np.int32)
+        new_ids, _ = generate(model, prompt_ids, lengths, max_new_tokens=count)
+        pieces.append(new_ids.numpy())
+        prompt_ids = np.concatenate([prompt_ids, pieces[-1]], axis=1)
+        remaining -= count
+    return np.concatenate(pieces, axis=1)
+
+
+# ------------------------------------------------------------------------------- validation
+
+
+class _Checks:
+    """Input checks: a ValueError when the answer is known now, else a graph assertion."""
+
+    def __init__(self) -> None:
+        self.assertions: list = []
+
+    def require(self, condition, message: str) -> None:
+        known = tf.get_static_value(condition)
+        if known is not None:
+            if not np.all(known):
+                raise ValueError(message)
+            return
+        self.assertions.append(tf.debugging.Assert(condition, [message]))
+
+    def scalars(self, max_new_tokens, temperature, top_k, top_p) -> None:
+        """The range of each per-row parameter, scalar or [B]."""
+        max_new_tokens = tf.convert_to_tensor(max_new_tokens, tf.int32)
+        temperature = tf.convert_to_tensor(temperature, tf.float32)
+        top_k = tf.convert_to_tensor(top_k, tf.int32)
+        top_p = tf.convert_to_tensor(top_p, tf.float32)
+        self.require(
+            tf.reduce_all((max_new_tokens >= 1) & (max_new_tokens <= MAX_NEW_TOKENS_CAP)),
+            f"max_new_tokens must be in 1..{MAX_NEW_TOKENS_CAP}",
+        )
+        # Written so that NaN fails too.
+        self.require(tf.reduce_all(temperature >= 0), "temperature must be >= 0 (0 is greedy)")
+        self.require(tf.reduce_all(top_k >= 0), "top_k must be >= 0 (0 is off)")
+        self.require(
+            tf.reduce_all((top_p > 0) & (top_p <= 1)), "top_p must be in (0, 1] (1 is off)"
+        )
+
+
+def _static_options(num_beams, no_repeat_ngram_size, stop_token_ids, vocab_size):
+    """The options that shape the loop itself: Python values, checked now."""
+    if not isinstance(num_beams, (int, np.integer)) or num_beams < 1:
+        raise ValueError(f"num_beams must be a Python int >= 1, got {num_beams!r}")
+    if not isinstance(no_repeat_ngram_size, (int, np.integer)) or no_repeat_ngram_size < 0:
+        raise ValueError(
+            f"no_repeat_ngram_size must be a Python int >= 0, got {no_repeat_ngram_size!r}"
+        )
+    stops = tuple(int(t) for t in stop_token_ids)
+    limit = vocab_size if vocab_size is not None else np.iinfo(np.int32).max
+    if any(not 0 <= t < limit for t in stops):
+        raise ValueError(f"stop_token_ids must be token ids in 0..{limit - 1}, got {stops}")
+    return int(num_beams), int(no_repeat_ngram_size), stops
+
+
+def _tensor(value, dtype: tf.DType, name: str) -> tf.Tensor:
+    """`value` as a `dtype` tensor; integers may become floats, never the other way round."""
+    value = tf.convert_to_tensor(value)
+    if value.dtype != dtype:
+        if not (value.dtype.is_integer or (value.dtype.is_floating and dtype.is_floating)):
+            kind = "integers" if dtype.is_integer else "numbers"
+            raise ValueError(f"{name} must hold {kind}, got {value.dtype.name}")
+        value = tf.cast(value, dtype)
+    return value
+
+
+def _checked_inputs(model, prompt_ids, prompt_lengths, *per_row):
+    """The inputs as int32/float32 tensors, [B, P] and five [B]; bad ones fail (see `generate`)."""
+    ids = _tensor(prompt_ids, tf.int32, "prompt_ids")
+    lengths = _tensor(prompt_lengths, tf.int32, "prompt_lengths")
+    if ids.shape.rank != 2 or lengths.shape.rank != 1:
+        raise ValueError(
+            f"prompt_ids must be [batch, length] and prompt_lengths [batch], got shapes "
+            f"{ids.shape} and {lengths.shape}"
+        )
+    names = ("max_new_tokens", "temperature", "top_k", "top_p", "seed")
+    dtypes = (tf.int32, tf.float32, tf.int32, tf.float32, tf.int32)
+    values = [_tensor(v, dtype, name) for v, dtype, name in zip(per_row, dtypes, names)]
+    batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
+
+    shapes = _Checks()
+    shapes.require(batch > 0, "empty batch: give at least one prompt")
+    shapes.require(
+        tf.equal(tf.size(lengths), batch), "prompt_lengths must have one length per prompt"
+    )
+    for name, value in zip(names, values):
+        if value.shape.rank is not None and value.shape.rank > 1:
+            raise ValueError(f"{name} must be a scalar or one value per prompt")
+        shapes.require(
+            tf.logical_or(tf.equal(tf.rank(value), 0), tf.equal(tf.size(value), batch)),
+            f"{name} must be a scalar or have one value per prompt",
+        )
+    with tf.control_dependencies(shapes.assertions):  # shapes first: the checks below need them
+        ids, lengths = tf.identity(ids), tf.identity(lengths)
+        values = [tf.broadcast_to(tf.identity(v), [batch]) for v in values]
+
+    checks = _Checks()
+    checks.require(
+        tf.reduce_all((lengths >= 1) & (lengths <= width)),
+        "prompt_lengths must be in 1..prompt width: every prompt needs at least one token",
+    )
+    vocab_size = getattr(model, "vocab_size", None)
+    if vocab_size is not None:
+        real = tf.range(width)[None, :] < lengths[:, None]
+        checks.require(
+            tf.reduce_all(~real | ((ids >= 0) & (ids < vocab_size))),
+            f"prompt token ids must be in 0..{vocab_size - 1}",
+        )
+    checks.scalars(*values[:4])
+    with tf.control_dependencies(checks.assertions):
+        return tuple(tf.identity(x) for x in (ids, lengths, *values))
+
+
+# ------------------------------------------------------------------------------- the loop
+
+
+def _ensure_built(model: keras.Model) -> None:
+    """Creates the weights eagerly: a graph loop cannot create variables in its branches."""
+    if not model.built:
+        with tf.init_scope():
+            model(tf.zeros([1, 1], tf.int32))
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled(model: keras.Model, options: tuple):
+    """`_generate` as a tf.function of [B]-shaped inputs, traced once per model and options."""
+    per_model = _COMPILED.setdefault(model, {})
+    if options not in per_model:
+        model_ref = weakref.ref(model)  # the cache must not keep the model alive
+        ids = tf.TensorSpec([None, None], tf.int32)
+        ints, floats = tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32)
+
+        @tf.function(input_signature=[ids, ints, ints, floats, ints, floats, ints])
+        def run(prompt_ids, lengths, max_new_tokens, temperature, top_k, top_p, seed):
+            return _generate(
+                model_ref(),
+                prompt_ids,
+                lengths,
+                max_new_tokens,
+                temperature,
+                top_k,
+                top_p,
+                seed,
+                *options,
+            )
+
+        per_model[options] = run
+    return per_model[options]
+
+
+def _generate(
+    model,
+    prompt_ids,
+    lengths,
+    max_new,
+    temperature,
+    top_k,
+    top_p,
+    seed,
+    num_beams,
+    ngram,
+    stops,
+):
+    """The decoding loop on validated inputs (all per-row values [B])."""
     window = context_length(model)
-    capacity = window or prompt_ids.shape[1] + max_new_tokens
-    history = prompt_ids[:, -capacity:] if window else prompt_ids
-    state = model.initial_decoding_state(batch, capacity)
-    logits, state = model.decode(ops.convert_to_tensor(history), state, 0)
-    position = history.shape[1]
-    generated = []
-    for _ in range(max_new_tokens):
-        next_ids = np.argmax(ops.convert_to_numpy(logits[:, -1, :]), axis=-1).astype(np.int32)
-        generated.append(next_ids)
-        history = np.concatenate([history, next_ids[:, None]], axis=1)
-        if window and position >= window:
-            history = history[:, -(window // 2) :]
-            state = model.initial_decoding_state(batch, capacity)
-            logits, state = model.decode(ops.convert_to_tensor(history), state, 0)
-            position = history.shape[1]
+    if window is not None and window < 2:
+        raise ValueError(f"a context_length of {window} leaves no room to generate")
+    prompt_ids, lengths = _last_tokens(prompt_ids, lengths, None if window is None else window - 1)
+    batch = tf.shape(prompt_ids)[0]
+    new_width = tf.reduce_max(max_new)
+    if num_beams > 1:  # each row becomes num_beams consecutive rows
+        prompt_ids, lengths, max_new = (
+            tf.repeat(x, num_beams, axis=0) for x in (prompt_ids, lengths, max_new)
+        )
+    rows = tf.shape(prompt_ids)[0]
+    end = tf.reduce_max(lengths + max_new)  # one past the last position any row writes
+    longest = tf.reduce_max(lengths)
+    tokens = tf.pad(prompt_ids[:, :longest], [[0, 0], [0, end - longest]])
+    start = tf.reduce_min(lengths)
+    stop_ids = tf.constant(stops, tf.int32, shape=[len(stops)])
+    limit = lengths + max_new
+    if num_beams > 1:
+        first_beam = tf.one_hot(0, num_beams, on_value=0.0, off_value=_BEAM_FLOOR)
+        scores = tf.tile(first_beam, [batch])  # identical beams: let only the first one grow
+        batch_axes = _state_batch_axes(model)
+    else:
+        scores = tf.zeros([rows])
+
+    initial = model.initial_decoding_state(rows, window or end)
+    shapes = [x.shape for x in tf.nest.flatten(initial)]
+
+    def settled(new_state):
+        """`decode`'s state in the initial structure and static shapes, as the loop needs."""
+        flat = tf.nest.flatten(new_state)
+        for tensor, shape in zip(flat, shapes):
+            tensor.set_shape(shape)
+        return tf.nest.pack_sequence_as(initial, flat)
+
+    logits, state = model.decode(tokens[:, :start], initial, tf.constant(0))
+    state = settled(state)
+
+    columns = tf.range(end)[None, :]
+
+    def going(position, logits, state, cache_position, tokens, counts, stopped, scores):
+        """Whether any row still has a token to write at `position` or after."""
+        return tf.reduce_any((position < limit) & ~_whole_row(stopped, num_beams))
+
+    def choose(position, logits, state, tokens, counts, stopped, scores):
+        """Picks and writes every row's token at `position`: its prompt's, a new one, or 0."""
+        step = position - lengths  # each row's generation step; negative inside its prompt
+        generating = (step >= 0) & (step < max_new) & ~_whole_row(stopped, num_beams)
+        if ngram:
+            ban = _repeat_ban(tokens, position, ngram, tf.shape(logits)[-1])
+            logits = tf.where(ban, float("-inf"), logits)
+        if num_beams == 1:
+            choice = _sample(logits, temperature, top_k, top_p, seed, step)
         else:
-            logits, state = model.decode(ops.convert_to_tensor(next_ids[:, None]), state, position)
-            position += 1
-    if not generated:
-        return np.zeros((batch, 0), np.int32)
-    return np.stack(generated, axis=1)
+            choice, parent, scores = _beam_select(logits, scores, stopped, generating, num_beams)
+            tokens, counts, stopped = (tf.gather(x, parent) for x in (tokens, counts, stopped))
+            state = _gather_state(state, parent, batch_axes)
+        active = generating & ~stopped
+        forced = tf.gather(tokens, position, axis=1)
+        token = tf.where(step < 0, forced, tf.where(active, choice, 0))
+        tokens = tf.where(columns == position, token[:, None], tokens)
+        counts += tf.cast(active, tf.int32)
+        stopped |= active & tf.reduce_any(token[:, None] == stop_ids[None, :], axis=1)
+        return token, state, tokens, counts, stopped, scores
+
+    # The step after the last token is wasted work; skipping it would take a tf.cond around the
+    # model, whose lowering costs a Switch per captured weight on every step.
+    def decode_one(position, logits, state, cache_position, tokens, counts, stopped, scores):
+        token, state, tokens, counts, stopped, scores = choose(
+            position, logits, state, tokens, counts, stopped, scores
+        )
+        out, state = model.decode(token[:, None], state, cache_position)
+        return (
+            position + 1,
+            out[:, -1],
+            settled(state),
+            cache_position + 1,
+            tokens,
+            counts,
+            stopped,
+            scores,
+        )
+
+    loop = (
+        start,
+        logits[:, -1],
+        state,
+        start,
+        tokens,
+        tf.zeros([rows], tf.int32),
+        tf.zeros([rows], tf.bool),
+        scores,
+    )
+    if window is None:
+        loop = tf.while_loop(going, decode_one, loop)
+    else:
+        keep = window // 2
+
+        def decode_sliding(
+            position, logits, state, cache_position, tokens, counts, stopped, scores
+        ):
+            """The step that finds the cache full: reads the last `keep` tokens into 0..keep-1."""
+            token, state, tokens, counts, stopped, scores = choose(
+                position, logits, state, tokens, counts, stopped, scores
+            )
+            recent = tf.slice(tokens, [0, position + 1 - keep], [-1, keep])
+            out, state = model.decode(recent, state, tf.constant(0))
+            # Cache entries past `keep` are stale but masked: a query at position p sees <= p,
+            # and each later step overwrites its own position before attending to it.
+            return (
+                position + 1,
+                out[:, -1],
+                settled(state),
+                tf.constant(keep),
+                tokens,
+                counts,
+                stopped,
+                scores,
+            )
+
+        def one_window(*loop):
+            """Steps until the cache is full, then slides once."""
+            loop = tf.while_loop(lambda *loop: going(*loop) & (loop[3] < window), decode_one, loop)
+            return tf.cond(going(*loop), lambda: decode_sliding(*loop), lambda: tuple(loop))
+
+        loop = tf.while_loop(going, one_window, loop)
+    _, _, _, _, tokens, counts, _, scores = loop
+
+    if num_beams > 1:  # keep each row's best beam
+        best = tf.argmax(tf.reshape(scores, [batch, num_beams]), axis=1, output_type=tf.int32)
+        best += tf.range(batch) * num_beams
+        tokens, counts, lengths = (tf.gather(x, best) for x in (tokens, counts, lengths))
+    offsets = tf.range(new_width)
+    index = tf.minimum(lengths[:, None] + offsets[None, :], end - 1)
+    new_ids = tf.gather(tokens, index, batch_dims=1)
+    return tf.where(offsets[None, :] < counts[:, None], new_ids, 0), counts
+
+
+def _last_tokens(ids, lengths, keep):
+    """Each row's last `keep` prompt tokens (all of them if None), left-aligned, zero-padded."""
+    width = tf.shape(ids)[1]
+    if keep is None:
+        columns = tf.range(width)
+        kept = ids
+    else:
+        lengths_kept = tf.minimum(lengths, keep)
+        columns = tf.range(tf.minimum(width, keep))
+        source = tf.minimum((lengths - lengths_kept)[:, None] + columns[None, :], width - 1)
+        kept, lengths = tf.gather(ids, source, batch_dims=1), lengths_kept
+    return tf.where(columns[None, :] < lengths[:, None], kept, 0), lengths
+
+
+def _whole_row(flags, num_beams):
+    """Per row (repeated over its beams): whether all of its beams have `flags` set."""
+    if num_beams == 1:
+        return flags
+    whole = tf.reduce_all(tf.reshape(flags, [-1, num_beams]), axis=1)
+    return tf.repeat(whole, num_beams)
+
+
+# ------------------------------------------------------------------------------- choosing tokens
+
+
+def _sample(logits, temperature, top_k, top_p, seed, step):
+    """One token per row: argmax where temperature is 0, else a draw from the filtered softmax."""
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+    def draw():
+        vocab_size = tf.shape(logits)[-1]
+        hot = temperature > 0
+        scaled = logits / tf.where(hot, tf.maximum(temperature, 1e-6), 1.0)[:, None]
+        ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")
+        rank = tf.range(vocab_size)[None, :]
+        k = tf.where(top_k > 0, tf.minimum(top_k, vocab_size), vocab_size)
+        in_top_k = rank < k[:, None]
+        # Nucleus over what top-k left: the fewest tokens whose probability reaches top_p.
+        probs = tf.nn.softmax(tf.where(in_top_k, ordered, float("-inf")), axis=-1)
+        before = tf.math.cumsum(probs, axis=-1, exclusive=True)
+        kept = in_top_k & ((before < top_p[:, None]) | (top_p[:, None] >= 1))
+        count = tf.reduce_sum(tf.cast(kept, tf.int32), axis=-1)  # >= 1: the top token
+        threshold = tf.gather(ordered, count - 1, batch_dims=1)
+        candidates = tf.where(scaled >= threshold[:, None], scaled, float("-inf"))
+        drawn = tf.argmax(candidates + _gumbel(seed, step, vocab_size), -1, output_type=tf.int32)
+        return tf.where(hot, drawn, greedy)
+
+    return tf.cond(tf.reduce_any(temperature > 0), draw, lambda: greedy)
+
+
+def _gumbel(seed, step, vocab_size):
+    """[B, V] Gumbel noise, row b's from a stateless RNG keyed by (seed[b], step[b]).
+
+    Adding it to logits and taking the argmax samples from their softmax (the Gumbel-max trick).
+    One RNG call per row, because TensorFlow's stateless ops take one key for a whole tensor.
+    """
+    keys = tf.stack([seed, step], axis=1)
+    uniform = tf.map_fn(
+        lambda key: tf.random.stateless_uniform(
+            [vocab_size], seed=key, minval=np.finfo(np.float32).tiny, maxval=1.0
+        ),
+        keys,
+        fn_output_signature=tf.float32,
+    )
+    return -tf.math.log(-tf.math.log(uniform))
+
+
+def _repeat_ban(tokens, position, n, vocab_size):
+    """[B, V] bool: tokens that would complete an n-gram already in tokens[:, :position].
+
+    Never bans every token of a row (a very long generation with n = 1 could).
+    """
+    rows, width = tf.shape(tokens)[0], tf.shape(tokens)[1]
+    starts = tf.maximum(width - n + 1, 0)
+    # An earlier n-gram starting at j matches when its first n - 1 tokens equal the last n - 1.
+    match = tf.broadcast_to(tf.range(starts)[None, :] + n - 1 < position, [rows, starts])
+    match &= position >= n - 1
+    for k in range(n - 1):
+        recent = tf.gather(tokens, tf.maximum(position - (n - 1) + k, 0), axis=1)
+        match &= tokens[:, k : k + starts] == recent[:, None]
+    found = tf.where(match)  # [M, 2] (row, start)
+    banned = tf.gather_nd(tokens, found + tf.constant([0, n - 1], tf.int64))
+    hits = tf.scatter_nd(
+        tf.stack([found[:, 0], tf.cast(banned, tf.int64)], axis=1),
+        tf.ones_like(banned),
+        tf.cast(tf.stack([rows, vocab_size]), tf.int64),
+    )
+    ban = hits > 0
+    return ban & ~tf.reduce_all(ban, axis=-1, keepdims=True)
+
+
+def _beam_select(logits, scores, stopped, generating, num_beams):
+    """Beam search's step: the best `num_beams` (beam, token) extensions of each row.
+
+    Returns the new tokens, each new beam's parent row and the new scores. Rows not generating
+    (inside their prompt, or finished) keep their beams unchanged.
+    """
+    vocab_size = tf.shape(logits)[-1]
+    rows = tf.shape(logits)[0]
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    # A stopped beam continues only with padding, at no cost: it keeps its score and its place.
+    padding_only = tf.where(tf.range(vocab_size) == 0, 0.0, float("-inf"))
+    log_probs = tf.where(stopped[:, None], padding_only[None, :], log_probs)
+    totals = tf.reshape(scores[:, None] + log_probs, [-1, num_beams * vocab_size])
+    best, index = tf.math.top_k(totals, k=num_beams)
+    row_start = tf.range(tf.shape(totals)[0])[:, None] * num_beams
+    parent = tf.reshape(index // vocab_size + row_start, [-1])
+    token = tf.reshape(index % vocab_size, [-1])
+    parent = tf.where(generating, parent, tf.range(rows))
+    token = tf.where(generating, token, 0)
+    return token, parent, tf.where(generating, tf.reshape(best, [-1]), scores)
+
+
+def _state_batch_axes(model) -> list[int]:
+    """For each tensor of the decoding state, its batch axis (the one that grows with B)."""
+    with tf.init_scope():
+        one = tf.nest.flatten(model.initial_decoding_state(1, 2))
+        two = tf.nest.flatten(model.initial_decoding_state(2, 2))
+    return [
+        next(axis for axis, (a, b) in enumerate(zip(x.shape, y.shape)) if a != b)
+        for x, y in zip(one, two)
+    ]
+
+
+def _gather_state(state, parent, batch_axes):
+    flat = [tf.gather(x, parent, axis=axis) for x, axis in zip(tf.nest.flatten(state), batch_axes)]
+    return tf.nest.pack_sequence_as(state, flat)

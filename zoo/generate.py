@@ -1,0 +1,168 @@
+"""`python -m zoo.generate`: continue prompts with a trained run or an exported SavedModel.
+
+    python -m zoo.generate --model_dir=runs/<run> --prompt="ROMEO:" --max_new_tokens=200
+    python -m zoo.generate --model_dir=runs/<run> --prompt=a --prompt=b --num_samples=3 \\
+        --temperature=0.8 --top_k=40 --stop=$'\\n\\n'
+    python -m zoo.generate --saved_model=saved_models/<name>/<version> --prompt="ROMEO:"
+
+--model_dir rebuilds the run from its config.json, tokenizer/ and latest checkpoint (as zoo.evaluate
+does) and decodes with `zoo.decoding.generate`. --saved_model calls the export's `generate`
+signature, as a TF Serving client would; beams, n-gram bans and stop tokens are fixed at export
+time there. Sample i of a prompt uses seed --seed + i. Each sample prints as its prompt and its
+continuation; with several, a `--- prompt p, sample i ---` line comes first. A --stop text ends a
+continuation after its first occurrence; one that is a single token also stops decoding there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+from absl import flags
+
+from zoo import cli
+from zoo.config import ConfigError
+from zoo.decoding import SamplingConfig
+
+_DEFAULTS = SamplingConfig()
+flags.DEFINE_string("model_dir", None, "Run directory written by zoo.train.")
+flags.DEFINE_string("saved_model", None, "An exported version: saved_models/<name>/<version>.")
+flags.DEFINE_multi_string("prompt", None, "Text to continue (repeatable; default: a newline).")
+flags.DEFINE_integer("num_samples", 1, "Samples per prompt (sample i uses seed --seed + i).")
+flags.DEFINE_integer("max_new_tokens", _DEFAULTS.max_new_tokens, "Tokens to generate.")
+flags.DEFINE_float("temperature", _DEFAULTS.temperature, "Sampling temperature; 0 is greedy.")
+flags.DEFINE_integer("top_k", _DEFAULTS.top_k, "Sample from the k likeliest tokens (0: off).")
+flags.DEFINE_float("top_p", _DEFAULTS.top_p, "Nucleus sampling probability mass (1: off).")
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Sampling seed.")
+flags.DEFINE_integer("num_beams", _DEFAULTS.num_beams, "Beam search width (1: no beams).")
+flags.DEFINE_integer(
+    "no_repeat_ngram_size", _DEFAULTS.no_repeat_ngram_size, "Never repeat an n-gram (0: off)."
+)
+flags.DEFINE_multi_string("stop", [], "Text that ends a continuation (repeatable).")
+FLAGS = flags.FLAGS
+
+
+def sampling_config(stop_token_ids: tuple[int, ...] = ()) -> SamplingConfig:
+    """The sampling flags, checked (a bad value is a ConfigError naming it)."""
+    if FLAGS.num_samples < 1:
+        raise ConfigError(f"--num_samples must be >= 1, got {FLAGS.num_samples}")
+    try:
+        return SamplingConfig(
+            max_new_tokens=FLAGS.max_new_tokens,
+            temperature=FLAGS.temperature,
+            top_k=FLAGS.top_k,
+            top_p=FLAGS.top_p,
+            seed=FLAGS.seed,
+            num_beams=FLAGS.num_beams,
+            no_repeat_ngram_size=FLAGS.no_repeat_ngram_size,
+            stop_token_ids=stop_token_ids,
+        )
+    except ValueError as e:
+        raise ConfigError(f"bad sampling flag: {e}") from None
+
+
+def cut_at_stop(text: str, stops: list[str]) -> str:
+    """`text` up to and including the earliest stop text in it."""
+    ends = [text.find(stop) + len(stop) for stop in stops if stop and stop in text]
+    return text[: min(ends)] if ends else text
+
+
+def restore_run(model_dir: str):
+    """The run's model at its latest checkpoint, and its tokenizer, as zoo.evaluate rebuilds them.
+
+    The checkpoint holds most weights under the optimizer's variable list, so the whole
+    trainer (model, optimizer, task) is rebuilt to read it.
+    """
+    import tensorflow as tf
+
+    from zoo.trainer import Trainer, load_run_config
+
+    config = dataclasses.replace(load_run_config(model_dir), strategy="default")
+    trainer = Trainer(config, model_dir, strategy=tf.distribute.get_strategy())
+    if trainer.restore() == 0:
+        raise ConfigError(f"{model_dir} has no checkpoint to generate from")
+    return trainer.model, trainer.task.tokenizer
+
+
+def generate_from_run(model_dir: str, prompts: list[str]) -> list[str]:
+    """Continuations of `prompts` (already repeated per sample), decoded with the run's model."""
+    from zoo.decoding import generate
+
+    model, tokenizer = restore_run(model_dir)
+    encoded = [np.asarray(tokenizer.encode(p), np.int32) for p in prompts]
+    if any(len(ids) == 0 for ids in encoded):
+        raise ConfigError("--prompt: every prompt must encode to at least one token")
+    stop_ids = []
+    for text in FLAGS.stop:
+        ids = tokenizer.encode(text)
+        if len(ids) == 1:
+            stop_ids.append(int(ids[0]))
+    sampling = sampling_config(tuple(stop_ids))
+    lengths = np.array([len(ids) for ids in encoded], np.int32)
+    padded = np.zeros((len(encoded), lengths.max()), np.int32)
+    for row, ids in zip(padded, encoded):
+        row[: len(ids)] = ids
+    settings = dataclasses.asdict(sampling)
+    settings["seed"] = seeds(len(prompts))
+    new_ids, new_lengths = generate(model, padded, lengths, **settings)
+    rows = zip(new_ids.numpy(), new_lengths.numpy())
+    return [tokenizer.decode(row[:n].tolist()) for row, n in rows]
+
+
+def generate_from_saved_model(path: str, prompts: list[str]) -> list[str]:
+    """Continuations from the export's `generate` signature, as a serving client gets them."""
+    import tensorflow as tf
+
+    for name in ("num_beams", "no_repeat_ngram_size"):
+        if FLAGS[name].present:
+            raise ConfigError(f"--{name} is fixed when a model is exported; drop it here")
+    sampling = sampling_config()
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ConfigError(f"--saved_model: no SavedModel in {path}")
+    signature = tf.saved_model.load(path).signatures.get("generate")
+    if signature is None:
+        raise ConfigError(f"{path} has no `generate` signature")
+    batch = len(prompts)
+    try:
+        outputs = signature(
+            prompts=tf.constant(prompts),
+            max_new_tokens=tf.fill([batch], sampling.max_new_tokens),
+            temperature=tf.fill([batch], float(sampling.temperature)),
+            top_k=tf.fill([batch], sampling.top_k),
+            top_p=tf.fill([batch], float(sampling.top_p)),
+            seed=tf.constant(seeds(batch)),
+        )
+    except tf.errors.InvalidArgumentError as e:  # the signature's own input checks
+        raise ConfigError(e.message.strip().splitlines()[0]) from None
+    return [text.decode("utf-8", "replace") for text in outputs["text"].numpy()]
+
+
+def seeds(batch: int) -> np.ndarray:
+    """Sample i of each prompt draws with seed --seed + i."""
+    return (FLAGS.seed + np.arange(batch) % FLAGS.num_samples).astype(np.int32)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
+        raise ConfigError("give exactly one of --model_dir and --saved_model")
+    sampling_config()  # bad flags fail before anything loads
+    prompts = FLAGS.prompt or ["\n"]
+    repeated = [p for p in prompts for _ in range(FLAGS.num_samples)]
+    if FLAGS.model_dir:
+        if not os.path.isdir(FLAGS.model_dir):
+            raise ConfigError(f"--model_dir: no such run directory: {FLAGS.model_dir}")
+        texts = generate_from_run(FLAGS.model_dir, repeated)
+    else:
+        texts = generate_from_saved_model(FLAGS.saved_model, repeated)
+    for i, (prompt, text) in enumerate(zip(repeated, texts)):
+        if len(repeated) > 1:
+            prompt_number, sample = divmod(i, FLAGS.num_samples)
+            print(f"--- prompt {prompt_number + 1}, sample {sample + 1} ---")
+        print(prompt + cut_at_stop(text, FLAGS.stop), flush=True)
+
+
+if __name__ == "__main__":
+    cli.run(main, prog="zoo.generate")
