@@ -9,7 +9,7 @@ from zoo.config import ConfigError
 def test_every_preset_is_listed_in_order():
     assert zoo.list_models() == [
         "transformer_lm_tiny", "transformer_lm_small", "gpt2_small",
-        "lstm_lm_small", "lstm_lm_medium", "lstm_lm_large",
+        "lstm_lm_small", "lstm_lm_medium", "lstm_lm_large", "ngram_lm",
     ]
 
 
