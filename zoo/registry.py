@@ -61,9 +61,13 @@ def _zaremba(units: int, unroll: int, dropout: float, init: float) -> dict:
     )
 
 
-def _zaremba_training(clip: float, decay_start: int, epochs: int, decay: float) -> dict:
+def _zaremba_training(
+    unroll: int, clip: float, decay_start: int, epochs: int, decay: float
+) -> dict:
     # Zaremba et al. 2014, section 4: SGD at lr 1, batch 20, constant for `decay_start` epochs,
-    # then multiplied by `decay` each epoch; gradients clipped to global norm `clip`.
+    # then multiplied by `decay` each epoch; gradients clipped to global norm `clip`. Their loss
+    # is summed over the `unroll` time steps (and averaged over the batch); ours is the mean per
+    # token, so the same updates need lr x unroll and a clip norm / unroll.
     return dict(
         dataset="ptb",
         tokenizer="word",
@@ -71,15 +75,16 @@ def _zaremba_training(clip: float, decay_start: int, epochs: int, decay: float) 
         train_steps=None,
         epochs=epochs,
         optimizer="sgd",
-        learning_rate=1.0,
+        learning_rate=1.0 * unroll,
         lr_schedule="epoch_decay",
         warmup_steps=0,
         lr_decay_start_epoch=decay_start,
         lr_decay_rate=decay,
         weight_decay=0.0,
-        clip_norm=clip,
-        eval_every=1000,
-        checkpoint_every=1000,
+        clip_norm=clip / unroll,
+        # One PTB epoch is (929,589 // 20 - 1) // unroll steps: evaluate and checkpoint at its end.
+        eval_every=(929_589 // 20 - 1) // unroll,
+        checkpoint_every=(929_589 // 20 - 1) // unroll,
         stateful=True,  # truncated BPTT: the state runs on across consecutive batches
         # Measured on the 2-core CPU (tools/benchmark_train.py): Keras' LSTM steps 15% faster
         # without XLA (54.5 vs 63.8 ms at batch 20 x 20), and XLA can't use cuDNN on GPUs.
@@ -128,7 +133,7 @@ PRESETS: dict[str, Preset] = {
             "Zaremba et al. 2014 small: 2 x 200 LSTM, unroll 20, no dropout (PTB test ppl 114.5)",
             LSTMLM,
             _zaremba(200, 20, 0.0, 0.1),
-            _zaremba_training(clip=5.0, decay_start=4, epochs=13, decay=0.5),
+            _zaremba_training(20, clip=5.0, decay_start=4, epochs=13, decay=0.5),
             reference_vocab_size=10000,
         ),
         Preset(
@@ -136,7 +141,7 @@ PRESETS: dict[str, Preset] = {
             "Zaremba et al. 2014 medium: 2 x 650 LSTM, unroll 35, dropout 0.5 (PTB test ppl 82.7)",
             LSTMLM,
             _zaremba(650, 35, 0.5, 0.05),
-            _zaremba_training(clip=5.0, decay_start=6, epochs=39, decay=1 / 1.2),
+            _zaremba_training(35, clip=5.0, decay_start=6, epochs=39, decay=1 / 1.2),
             reference_vocab_size=10000,
         ),
         Preset(
@@ -144,7 +149,7 @@ PRESETS: dict[str, Preset] = {
             "Zaremba et al. 2014 large: 2 x 1500 LSTM, unroll 35, dropout 0.65 (PTB test ppl 78.4)",
             LSTMLM,
             _zaremba(1500, 35, 0.65, 0.04),
-            _zaremba_training(clip=10.0, decay_start=14, epochs=55, decay=1 / 1.15),
+            _zaremba_training(35, clip=10.0, decay_start=14, epochs=55, decay=1 / 1.15),
             reference_vocab_size=10000,
         ),
         Preset(

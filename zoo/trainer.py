@@ -271,8 +271,9 @@ class Trainer:
         total, count = 0.0, 0.0
         for inputs, targets, weights in dataset:
             t, c, state = self._eval_step(inputs, targets, weights, state)
-            total += float(t)
-            count += float(c)
+            total += t  # tensors: no host sync per batch
+            count += c
+        total, count = float(total), float(count)
         return self.task.metrics(total / max(count, 1.0), split)
 
     def sample(self, length: int, prompt: str = "\n") -> str:
