@@ -15,10 +15,13 @@ class CachedMultiHeadAttention(keras.layers.Layer):
     from `x` and k, v (fused) from `context`. The output width equals `x`'s width and
     `head_dim = width // num_heads`.
 
-    Incremental decoding: pass `cache` [B, 2, max_length, num_heads, head_dim] (keys,
-    values) and `cache_index`, the absolute position of `x`'s first token. The new
-    keys/values are written at `cache_index` and a query at absolute position p sees
-    cache positions <= p. The call then returns `(outputs, new_cache)`.
+    Incremental decoding: pass `cache`, a `(keys, values)` pair of [B, max_length,
+    num_heads, head_dim] tensors, and `cache_index`, the absolute position of `x`'s first
+    token. The new keys/values are written at `cache_index` and a query at absolute
+    position p sees cache positions <= p. The call then returns `(outputs, new_cache)`.
+    The write is a scatter, not `slice_update`: TensorFlow lowers that to an XLA-only op
+    (`XlaDynamicUpdateSlice`), and TF Serving runs graphs without XLA. A model with
+    several layers computes `cache_step(...)` once per step and passes it to each.
 
     `dot_product_attention` has no dropout on the attention probabilities, so there is
     none here; regularize with dropout on the block's residual branches instead.
@@ -42,8 +45,8 @@ class CachedMultiHeadAttention(keras.layers.Layer):
     x = np.random.rand(1, 5, 8).astype("float32")
     y = attention(x, causal=True)  # [1, 5, 8]
 
-    cache = np.zeros((1, 2, 16, 2, 4), "float32")  # room for 16 positions
-    y, cache = attention(x, cache=cache, cache_index=0)  # prefill positions 0..4
+    empty = np.zeros((1, 16, 2, 4), "float32")  # room for 16 positions
+    y, cache = attention(x, cache=(empty, empty), cache_index=0)  # prefill positions 0..4
     y, cache = attention(x[:, :1], cache=cache, cache_index=5)  # one more token
     ```
     """
@@ -125,7 +128,14 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         return projection
 
     def call(
-        self, x, context=None, attention_mask=None, causal=False, cache=None, cache_index=None
+        self,
+        x,
+        context=None,
+        attention_mask=None,
+        causal=False,
+        cache=None,
+        cache_index=None,
+        cache_step=None,
     ):
         """Attends from `x` [B, T, D] to itself (or to `context` [B, S, D']).
 
@@ -136,8 +146,10 @@ class CachedMultiHeadAttention(keras.layers.Layer):
                 attends.
             causal: position t attends only to positions <= t (ignored with a cache,
                 which is always causal).
-            cache: optional [B, 2, max_length, num_heads, head_dim] keys and values.
+            cache: optional `(keys, values)`, each [B, max_length, num_heads, head_dim].
             cache_index: scalar int, the absolute position of `x[:, 0]`.
+            cache_step: optional `cache_step(cache, T, cache_index)`, computed once and
+                shared by every layer of a decoding step; derived here when None.
 
         Returns:
             [B, T, D], or `(outputs, new_cache)` when a cache is given.
@@ -152,8 +164,8 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         else:
             query, key, value = ops.unstack(self.qkv_dense(x), 3, axis=1)
 
-        start_index = 0 if cache is None else ops.cast(cache_index, "int32")
         if self.rotary:
+            start_index = 0 if cache is None else ops.cast(cache_index, "int32")
             query = self.rotary_embedding(query, start_index=start_index)
             key = self.rotary_embedding(key, start_index=start_index)
 
@@ -164,21 +176,49 @@ class CachedMultiHeadAttention(keras.layers.Layer):
             )
             return self.output_dense(outputs)
 
-        new_key_value = ops.stack([key, value], axis=1)
-        cache = ops.slice_update(cache, [0, 0, start_index, 0, 0], new_key_value)
-        key, value = ops.unstack(cache, 2, axis=1)
-        visible = self._cache_mask(ops.shape(query)[1], ops.shape(key)[1], start_index)
-        mask = visible if attention_mask is None else ops.logical_and(visible, attention_mask)
-        outputs = ops.dot_product_attention(query, key, value, mask=mask)
-        return self.output_dense(outputs), cache
+        if cache_step is None:
+            cache_step = self.cache_step(cache, ops.shape(x)[1], cache_index)
+        rows, bias = cache_step
+        keys, values = cache
+        # [B, T, N, H] -> [B*T, N, H]: one update per (row, position) pair of `rows`.
+        heads = (-1, self.num_heads, self.head_dim)
+        keys = ops.scatter_update(keys, rows, ops.reshape(key, heads))
+        values = ops.scatter_update(values, rows, ops.reshape(value, heads))
+        if attention_mask is not None:
+            bias = ops.where(attention_mask, bias, _masked_logit(bias.dtype))
+        # A Python scale and an additive bias keep the kernel to a handful of ops.
+        outputs = ops.dot_product_attention(
+            query, keys, values, bias=bias, scale=self.head_dim**-0.5
+        )
+        return self.output_dense(outputs), (keys, values)
 
     @staticmethod
-    def _cache_mask(query_length, cache_length, start_index):
-        """[1, 1, T, S] bool: query at absolute position p sees cache positions <= p."""
-        query_positions = start_index + ops.arange(query_length, dtype="int32")
-        key_positions = ops.arange(cache_length, dtype="int32")
-        visible = key_positions[None, :] <= query_positions[:, None]
-        return visible[None, None, :, :]
+    def cache_step(cache, query_length, cache_index):
+        """Where a cached call writes, and what its queries see; the same for every layer.
+
+        Args:
+            cache: a layer's `(keys, values)` (only their shapes and dtype are read).
+            query_length: T, the number of new positions.
+            cache_index: the absolute position of the first of them.
+
+        Returns:
+            `(rows, bias)`: int32 [B*T, 2] (batch row, cache position) pairs for
+            `scatter_update`, and the additive attention bias [1, 1, T, max_length]
+            (0 where a query at position p sees a cache position <= p, else very negative).
+        """
+        keys = cache[0]
+        batch, length = ops.shape(keys)[0], ops.shape(keys)[1]
+        positions = ops.cast(cache_index, "int32") + ops.arange(query_length, dtype="int32")
+        rows = ops.stack(
+            [
+                ops.repeat(ops.arange(batch, dtype="int32"), query_length),
+                ops.tile(positions, [batch]),
+            ],
+            axis=1,
+        )
+        visible = ops.arange(length, dtype="int32")[None, :] <= positions[:, None]
+        bias = ops.where(visible, ops.zeros((), keys.dtype), _masked_logit(keys.dtype))
+        return rows, bias[None, None, :, :]
 
     def get_config(self):
         config = super().get_config()
@@ -195,3 +235,9 @@ class CachedMultiHeadAttention(keras.layers.Layer):
             }
         )
         return config
+
+
+def _masked_logit(dtype):
+    """A finite logit bias that no softmax survives (as keras' own masking uses)."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    return ops.convert_to_tensor(-0.7 * (65500.0 if dtype == "float16" else 3.38953e38), dtype)

@@ -54,7 +54,11 @@ class FeedForward(keras.layers.Layer):
         self.contract.build((*input_shape[:-1], self.intermediate_dim))
 
     def call(self, x):
-        return self.contract(self.expand(x))
+        # Two Dense layers on [B, T, D] are tensordots: a dozen shape ops each, which a
+        # one-token decoding step pays for on every layer. A [B*T, D] matmul needs none.
+        shape = ops.shape(x)
+        y = self.contract(self.expand(ops.reshape(x, (-1, shape[-1]))))
+        return ops.reshape(y, shape)
 
     def get_config(self):
         config = super().get_config()
@@ -174,9 +178,11 @@ class TransformerBlock(_PreNormBlock):
         x: [B, T, D].
         encoder_outputs: [B, S, D], cross-attention only.
         encoder_padding_mask: [B, S], 1/True for real encoder tokens.
-        cache: [B, 2, max_length, num_heads, head_dim] keys and values (incremental
+        cache: `(keys, values)`, each [B, max_length, num_heads, head_dim] (incremental
             decoding); `x` holds the tokens at positions cache_index..cache_index+T-1.
         cache_index: scalar int tensor, the absolute position of `x[:, 0]`.
+        cache_step: optional `CachedMultiHeadAttention.cache_step(...)`, shared by the
+            blocks of one decoding step (computed here when None).
 
     Returns:
         y [B, T, D], or `(y, new_cache)` when a cache is given.
@@ -188,8 +194,8 @@ class TransformerBlock(_PreNormBlock):
     x = np.random.rand(1, 5, 8).astype("float32")
     y = block(x)  # [1, 5, 8]
 
-    cache = np.zeros((1, 2, 16, 2, 4), "float32")
-    y_prompt, cache = block(x, cache=cache, cache_index=0)
+    empty = np.zeros((1, 16, 2, 4), "float32")
+    y_prompt, cache = block(x, cache=(empty, empty), cache_index=0)
     y_next, cache = block(x[:, :1], cache=cache, cache_index=5)
     ```
     """
@@ -236,10 +242,15 @@ class TransformerBlock(_PreNormBlock):
         encoder_padding_mask=None,
         cache=None,
         cache_index=None,
+        cache_step=None,
         training=None,
     ):
         attended = self.self_attention(
-            self.self_attention_norm(x), causal=True, cache=cache, cache_index=cache_index
+            self.self_attention_norm(x),
+            causal=True,
+            cache=cache,
+            cache_index=cache_index,
+            cache_step=cache_step,
         )
         if cache is not None:
             attended, cache = attended

@@ -2,13 +2,20 @@
 
     python tools/benchmark_decode.py                       # transformer_lm_tiny, batch 1 and 8
     python tools/benchmark_decode.py --batch_sizes=4 --new_tokens=512
+    python tools/benchmark_decode.py --jit_compile                # both methods under XLA
 
-Both run greedy decoding of `--new_tokens` tokens inside a plain tf.function (no XLA, as TF Serving
-runs it) on a randomly initialised preset. "cached" is `zoo.decoding.generate`: one prefill, then
-one token per step against the cache. "recompute" runs the full forward pass over the visible
-window at every step. Both see the same window (generate's rule: past the context, restart from
-its last half), so they must pick identical tokens; the script checks that. Prints ms per
-step (one token for every row of the batch) and the speedup.
+Both run greedy decoding of `--new_tokens` tokens on a randomly initialised preset, by default
+inside a plain tf.function (no XLA, as TF Serving runs it). "cached" is `zoo.decoding.generate`:
+one prefill, then one token per step against the cache. "recompute" runs the full forward pass
+over the visible window at every step. Both see the same window (generate's rule: past the
+context, restart from its last half), so they must pick identical tokens; the script checks that.
+Prints ms per step (one token for every row of the batch) and the speedup.
+
+With --jit_compile both loops are compiled with XLA (in-process generation only: TF Serving
+cannot run it). XLA needs fixed shapes, so recompute then runs the whole context-sized window
+from the window's start every step and reads the logits at the last real position (causal
+attention makes them those of the shorter window): while a window fills it does up to
+C / (average window length) more work than the plain version.
 """
 
 from __future__ import annotations
@@ -37,24 +44,30 @@ flags.DEFINE_float(
     "Weight scale. GPT-2's 0.02 gives near-flat random logits whose argmax ties break "
     "differently under different summation orders; wider weights make the check meaningful.",
 )
+flags.DEFINE_bool("jit_compile", False, "Compile both decoding loops with XLA.")
 FLAGS = flags.FLAGS
 
 
-def recompute_generate(model, new_tokens: int):
+def recompute_generate(model, new_tokens: int, jit_compile: bool = False):
     """Greedy decoding without a cache, as a tf.function of the prompt ids [B, P]."""
     import tensorflow as tf
 
     window = model.context_length
+    room = window if jit_compile else 0  # a full window from any start stays inside `tokens`
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], jit_compile=jit_compile)
     def run(prompt_ids):
         prompt_ids = prompt_ids[:, -(window - 1) :]  # generate's prompt rule
         length = tf.shape(prompt_ids)[1]
-        tokens = tf.pad(prompt_ids, [[0, 0], [0, new_tokens]])
-        columns = tf.range(length + new_tokens)[None, :]
+        tokens = tf.pad(prompt_ids, [[0, 0], [0, new_tokens + room]])
+        columns = tf.range(length + new_tokens + room)[None, :]
 
         def body(position, start, tokens):
-            logits = model(tokens[:, start:position], training=False)[:, -1]
+            if jit_compile:  # fixed shapes: the whole window, read at position - 1
+                visible = tf.slice(tokens, [0, start], [-1, window])
+                logits = tf.gather(model(visible, training=False), position - 1 - start, axis=1)
+            else:
+                logits = model(tokens[:, start:position], training=False)[:, -1]
             token = tf.argmax(logits, axis=-1, output_type=tf.int32)
             tokens = tf.where(columns == position, token[:, None], tokens)
             # The window now ends at position + 1; past the context it restarts from its half.
@@ -66,12 +79,12 @@ def recompute_generate(model, new_tokens: int):
             body,
             (length, tf.constant(0), tokens),
         )
-        return tokens[:, length:]
+        return tokens[:, length : length + new_tokens]
 
     return run
 
 
-def cached_generate(model, new_tokens: int):
+def cached_generate(model, new_tokens: int, jit_compile: bool = False):
     import tensorflow as tf
 
     from zoo.decoding import generate
@@ -79,7 +92,9 @@ def cached_generate(model, new_tokens: int):
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
     def run(prompt_ids):
         lengths = tf.fill(tf.shape(prompt_ids)[:1], tf.shape(prompt_ids)[1])
-        new_ids, _ = generate(model, prompt_ids, lengths, max_new_tokens=new_tokens)
+        new_ids, _ = generate(
+            model, prompt_ids, lengths, max_new_tokens=new_tokens, jit_compile=jit_compile
+        )
         return new_ids
 
     return run
@@ -117,11 +132,12 @@ def main(argv: list[str]) -> None:
     print(
         f"{FLAGS.model}: {model.count_params():,} parameters, context {model.context_length}, "
         f"vocab {FLAGS.vocab_size}, {FLAGS.new_tokens} new tokens after a "
-        f"{FLAGS.prompt_length}-token prompt, greedy, tf.function without XLA, "
+        f"{FLAGS.prompt_length}-token prompt, greedy, tf.function "
+        f"{'with XLA (jit_compile)' if FLAGS.jit_compile else 'without XLA'}, "
         f"threads={FLAGS.threads or 'default'}"
     )
-    cached = cached_generate(model, FLAGS.new_tokens)
-    recompute = recompute_generate(model, FLAGS.new_tokens)
+    cached = cached_generate(model, FLAGS.new_tokens, FLAGS.jit_compile)
+    recompute = recompute_generate(model, FLAGS.new_tokens, FLAGS.jit_compile)
     rng = np.random.default_rng(0)
     identical = True
     for batch in (int(b) for b in FLAGS.batch_sizes):

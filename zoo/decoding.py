@@ -8,7 +8,9 @@ Every zoo language model implements
 A Transformer's state is its key/value cache, an LSTM's its recurrent state; `index` is the absolute
 position of `token_ids[:, 0]`. `generate` drives that protocol in a `tf.while_loop` whose state
 keeps its shape from step to step, so the same code runs eagerly and inside a plain (non-XLA)
-`tf.function` with an unknown batch size: TF Serving runs it without XLA.
+`tf.function` with an unknown batch size: TF Serving runs it without XLA. In-process callers may
+pass `jit_compile=True` to compile the loop after the prefill with XLA, which fuses each step's
+hundreds of small ops; exports must not (the server cannot run XLA ops).
 
 How it reads the prompts and the context window:
 
@@ -84,6 +86,7 @@ def generate(
     num_beams: int = 1,
     no_repeat_ngram_size: int = 0,
     stop_token_ids: Sequence[int] = (),
+    jit_compile: bool = False,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Continues each prompt; returns (new_ids int32 [B, N], new_lengths int32 [B]).
 
@@ -101,6 +104,12 @@ def generate(
         no_repeat_ngram_size: n > 0 bans any token that would repeat an n-gram already in the
             prompt or the generated text (unless that would ban every token).
         stop_token_ids: Python ints; a row ends after emitting one (it is kept and counted).
+        jit_compile: compile the decoding loop with XLA (in-process generation only: several
+            times faster on CPU, but the graph then needs XLA, which TF Serving lacks). The
+            first call for each new shape pays for the compilation. XLA draws other random
+            numbers, so a seed's samples differ from the plain loop's (greedy and beams agree
+            up to float rounding). Ignored with `no_repeat_ngram_size` (its ban has
+            data-dependent shapes XLA cannot compile).
 
     N is the largest `max_new_tokens`; row b's ids past `new_lengths[b]` are 0. Bad values raise
     ValueError when they are known while tracing (eager calls, Python scalars), and otherwise
@@ -109,6 +118,7 @@ def generate(
     options = _static_options(
         num_beams, no_repeat_ngram_size, stop_token_ids, getattr(model, "vocab_size", None)
     )
+    options = (*options, bool(jit_compile) and not options[1])
     _ensure_built(model)
     inputs = _checked_inputs(
         model, prompt_ids, prompt_lengths, max_new_tokens, temperature, top_k, top_p, seed
@@ -120,10 +130,13 @@ def generate(
     return _generate(model, *inputs, *options)
 
 
-def greedy_generate(model: keras.Model, prompt_ids: np.ndarray, max_new_tokens: int) -> np.ndarray:
+def greedy_generate(
+    model: keras.Model, prompt_ids: np.ndarray, max_new_tokens: int, jit_compile: bool = False
+) -> np.ndarray:
     """Appends `max_new_tokens` argmax tokens to each row of `prompt_ids` [B, T]; returns [B, N].
 
     Asks for MAX_NEW_TOKENS_CAP tokens at a time, each chunk continuing from everything before.
+    `jit_compile` as in `generate`.
     """
     prompt_ids = np.asarray(prompt_ids, dtype=np.int32)
     batch = prompt_ids.shape[0]
@@ -132,7 +145,9 @@ def greedy_generate(model: keras.Model, prompt_ids: np.ndarray, max_new_tokens: 
     while remaining > 0:
         count = min(remaining, MAX_NEW_TOKENS_CAP)
         lengths = np.full([batch], prompt_ids.shape[1], np.int32)
-        new_ids, _ = generate(model, prompt_ids, lengths, max_new_tokens=count)
+        new_ids, _ = generate(
+            model, prompt_ids, lengths, max_new_tokens=count, jit_compile=jit_compile
+        )
         pieces.append(new_ids.numpy())
         prompt_ids = np.concatenate([prompt_ids, pieces[-1]], axis=1)
         remaining -= count
@@ -298,6 +313,7 @@ def _generate(
     num_beams,
     ngram,
     stops,
+    jit_compile=False,
 ):
     """The decoding loop on validated inputs (all per-row values [B])."""
     window = context_length(model)
@@ -392,40 +408,40 @@ def _generate(
         tf.zeros([rows], tf.bool),
         scores,
     )
-    if window is None:
-        loop = tf.while_loop(going, decode_one, loop)
-    else:
-        keep = window // 2
+    keep = None if window is None else window // 2
 
-        def decode_sliding(
-            position, logits, state, cache_position, tokens, counts, stopped, scores
-        ):
-            """The step that finds the cache full: reads the last `keep` tokens into 0..keep-1."""
-            token, state, tokens, counts, stopped, scores = choose(
-                position, logits, state, tokens, counts, stopped, scores
-            )
-            recent = tf.slice(tokens, [0, position + 1 - keep], [-1, keep])
-            out, state = model.decode(recent, state, tf.constant(0))
-            # Cache entries past `keep` are stale but masked: a query at position p sees <= p,
-            # and each later step overwrites its own position before attending to it.
-            return (
-                position + 1,
-                out[:, -1],
-                settled(state),
-                tf.constant(keep),
-                tokens,
-                counts,
-                stopped,
-                scores,
-            )
+    def decode_sliding(position, logits, state, cache_position, tokens, counts, stopped, scores):
+        """The step that finds the cache full: reads the last `keep` tokens into 0..keep-1."""
+        token, state, tokens, counts, stopped, scores = choose(
+            position, logits, state, tokens, counts, stopped, scores
+        )
+        recent = tf.slice(tokens, [0, position + 1 - keep], [-1, keep])
+        out, state = model.decode(recent, state, tf.constant(0))
+        # Cache entries past `keep` are stale but masked: a query at position p sees <= p,
+        # and each later step overwrites its own position before attending to it.
+        return (
+            position + 1,
+            out[:, -1],
+            settled(state),
+            tf.constant(keep),
+            tokens,
+            counts,
+            stopped,
+            scores,
+        )
 
-        def one_window(*loop):
-            """Steps until the cache is full, then slides once."""
-            loop = tf.while_loop(lambda *loop: going(*loop) & (loop[3] < window), decode_one, loop)
-            return tf.cond(going(*loop), lambda: decode_sliding(*loop), lambda: tuple(loop))
+    def one_window(*loop):
+        """Steps until the cache is full, then slides once."""
+        loop = tf.while_loop(lambda *loop: going(*loop) & (loop[3] < window), decode_one, loop)
+        return tf.cond(going(*loop), lambda: decode_sliding(*loop), lambda: tuple(loop))
 
-        loop = tf.while_loop(going, one_window, loop)
-    _, _, _, _, tokens, counts, _, scores = loop
+    def steps(loop):
+        """Every step after the prefill: fixed shapes throughout, so XLA can compile it."""
+        return tf.while_loop(going, decode_one if window is None else one_window, loop)
+
+    if jit_compile:
+        steps = tf.function(steps, jit_compile=True)
+    _, _, _, _, tokens, counts, _, scores = steps(loop)
 
     if num_beams > 1:  # keep each row's best beam
         best = tf.argmax(tf.reshape(scores, [batch, num_beams]), axis=1, output_type=tf.int32)

@@ -158,9 +158,11 @@ def write_models_config(export_dir: str) -> str:
 
 
 def xla_compiled_functions(saved_model_dir: str) -> list[str]:
-    """Functions and call nodes in saved_model.pb marked `_XlaMustCompile` (must be none).
+    """What in saved_model.pb needs XLA (must be nothing): functions and call nodes marked
+    `_XlaMustCompile`, and nodes whose op type starts with `Xla` (as `XlaDynamicUpdateSlice`,
+    which `keras.ops.slice_update` lowers to), each as `name (op type)`.
 
-    The real model server runs without XLA unless told otherwise, and such a function fails.
+    The real model server runs without XLA unless told otherwise, and either one fails there.
     """
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -174,7 +176,11 @@ def xla_compiled_functions(saved_model_dir: str) -> list[str]:
             if _must_compile(function.attr):
                 marked.append(function.signature.name)
         nodes = [*graph.graph_def.node, *(n for fn in functions for n in fn.node_def)]
-        marked += [node.name for node in nodes if _must_compile(node.attr)]
+        marked += [
+            f"{node.name} ({node.op})"
+            for node in nodes
+            if _must_compile(node.attr) or node.op.startswith("Xla")
+        ]
     return marked
 
 

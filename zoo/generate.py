@@ -4,9 +4,12 @@
     python -m zoo.generate --model_dir=runs/<run> --prompt=a --prompt=b --num_samples=3 \\
         --temperature=0.8 --top_k=40 --stop=$'\\n\\n'
     python -m zoo.generate --saved_model=saved_models/<name>/<version> --prompt="ROMEO:"
+    python -m zoo.generate --model_dir=runs/<run> --jit_compile --max_new_tokens=1000
 
 --model_dir rebuilds the run from its config.json, tokenizer/ and latest checkpoint (as zoo.evaluate
-does) and decodes with `zoo.decoding.generate`. --saved_model calls the export's `generate`
+does) and decodes with `zoo.decoding.generate`; --jit_compile compiles its loop with XLA (faster
+for long generations after a few seconds of compiling; samples differ from the plain loop's).
+--saved_model calls the export's `generate`
 signature, as a TF Serving client would; beams, n-gram bans and stop tokens are fixed at export
 time there. Sample i of a prompt uses seed --seed + i. Each sample prints as its prompt and its
 continuation; with several, a `--- prompt p, sample i ---` line comes first. A --stop text ends a
@@ -40,6 +43,9 @@ flags.DEFINE_integer(
     "no_repeat_ngram_size", _DEFAULTS.no_repeat_ngram_size, "Never repeat an n-gram (0: off)."
 )
 flags.DEFINE_multi_string("stop", [], "Text that ends a continuation (repeatable).")
+flags.DEFINE_bool(
+    "jit_compile", False, "--model_dir only: compile the decoding loop with XLA (not the export)."
+)
 FLAGS = flags.FLAGS
 
 
@@ -105,7 +111,9 @@ def generate_from_run(model_dir: str, prompts: list[str]) -> list[str]:
         row[: len(ids)] = ids
     settings = dataclasses.asdict(sampling)
     settings["seed"] = seeds(len(prompts))
-    new_ids, new_lengths = generate(model, padded, lengths, **settings)
+    new_ids, new_lengths = generate(
+        model, padded, lengths, **settings, jit_compile=FLAGS.jit_compile
+    )
     rows = zip(new_ids.numpy(), new_lengths.numpy())
     return [tokenizer.decode(row[:n].tolist()) for row, n in rows]
 
@@ -117,6 +125,8 @@ def generate_from_saved_model(path: str, prompts: list[str]) -> list[str]:
     for name in ("num_beams", "no_repeat_ngram_size"):
         if FLAGS[name].present:
             raise ConfigError(f"--{name} is fixed when a model is exported; drop it here")
+    if FLAGS.jit_compile:
+        raise ConfigError("--jit_compile applies to --model_dir; an export always runs without XLA")
     sampling = sampling_config()
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise ConfigError(f"--saved_model: no SavedModel in {path}")

@@ -72,6 +72,7 @@ def train(config: RunConfig, model_dir: str, sample_length: int = 50) -> dict:
     from tasks.data import DataError
     from zoo.decoding import greedy_generate
     from zoo.models.ngram_lm import NGramLM
+    from zoo.trainer import save_run_files
 
     order = int(config.model_overrides.get("order", 5))
     if order < 1:
@@ -85,12 +86,7 @@ def train(config: RunConfig, model_dir: str, sample_length: int = 50) -> dict:
         vocab_size=config.vocab_size,
         tokenizer_dir=os.path.join(model_dir, "tokenizer"),
     )
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "config.json"), "w", encoding="utf-8") as f:
-        f.write(config.to_json())
-    tokenizer_dir = os.path.join(model_dir, "tokenizer")
-    if not os.path.isdir(tokenizer_dir) or not os.listdir(tokenizer_dir):
-        task.tokenizer.save(tokenizer_dir)
+    save_run_files(model_dir, config, task)
 
     train_ids = task.tokens("train")
     name = config.data or config.dataset

@@ -280,7 +280,7 @@ class Trainer:
         ids = self.task.tokenizer.encode(prompt)
         if len(ids) == 0:
             ids = np.zeros([1], np.int32)
-        out = greedy_generate(self.model, ids[None, :], length)
+        out = greedy_generate(self.model, ids[None, :], length, jit_compile=self.config.jit_compile)
         return self.task.tokenizer.decode(out[0].tolist())
 
     def fit(self) -> TrainResult:
@@ -288,7 +288,7 @@ class Trainer:
         start = self.restore()
         log = RunLog(self.out_dir, enabled=self.chief)
         if self.chief:
-            _save_run_files(self.model_dir, config, self.task)
+            save_run_files(self.model_dir, config, self.task)
         if start:
             log.info(f"Resuming {self.model_dir} from step {start}/{self.num_steps}")
         iterator = self.train_iterator(start)
@@ -344,7 +344,7 @@ class Trainer:
             shutil.rmtree(self.out_dir, ignore_errors=True)
 
 
-def _save_run_files(model_dir: str, config: RunConfig, task: LanguageModelingTask) -> None:
+def save_run_files(model_dir: str, config: RunConfig, task: LanguageModelingTask) -> None:
     """Writes config.json and the tokenizer, which evaluate/export/resume rebuild the run from."""
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "config.json"), "w", encoding="utf-8") as f:

@@ -85,6 +85,14 @@ def test_saved_model_gives_the_same_samples(run_module, run_dir, samples_from_ru
     assert result.stdout == samples_from_run
 
 
+def test_jit_compile_generates_the_same_greedy_text(run_module, run_dir):
+    greedy = ["--prompt=abc", "--max_new_tokens=40"]  # 3 + 40 > 16: the window slides
+    plain = run_module("zoo.generate", f"--model_dir={run_dir}", *greedy)
+    compiled = run_module("zoo.generate", f"--model_dir={run_dir}", *greedy, "--jit_compile")
+    assert plain.returncode == 0 and compiled.returncode == 0, plain.stderr + compiled.stderr
+    assert compiled.stdout == plain.stdout
+
+
 def assert_clean_failure(result: subprocess.CompletedProcess, *fragments: str) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
@@ -99,6 +107,7 @@ def assert_clean_failure(result: subprocess.CompletedProcess, *fragments: str) -
     [
         (["--model_dir=/no/such/run"], ["/no/such/run"]),
         (["--saved_model=.", "--temperature=-1"], ["temperature"]),
+        (["--saved_model=.", "--jit_compile"], ["--jit_compile"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(run_module, tmp_path, args, fragments):

@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 from zoo.decoding import MAX_NEW_TOKENS_CAP, generate
-from zoo.export import CONFIG_FILE, WARMUP_FILE, export_saved_model
+from zoo.export import CONFIG_FILE, WARMUP_FILE, export_saved_model, xla_compiled_functions
 from zoo.trainer import Trainer, load_run_config
 
 TINY = [
@@ -189,6 +189,27 @@ def test_no_function_requires_xla(version_dir):
             assert not node.attr["_XlaMustCompile"].b, (function.signature.name, node.name)
 
 
+def xla_op_types(saved_model_dir: Path) -> set[str]:
+    """Op types in saved_model.pb's graphs and function library that only XLA can run."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((saved_model_dir / "saved_model.pb").read_bytes())
+    found = set()
+    for graph in proto.meta_graphs:
+        functions = graph.graph_def.library.function
+        for node in [*graph.graph_def.node, *(n for fn in functions for n in fn.node_def)]:
+            if node.op.startswith("Xla"):
+                found.add(node.op)
+    return found
+
+
+def test_no_xla_op_types(version_dir):
+    """TF Serving runs without XLA: an XlaDynamicUpdateSlice (keras' slice_update) fails there."""
+    assert xla_op_types(version_dir) == set()
+    assert xla_compiled_functions(str(version_dir)) == []
+
+
 def test_warmup_requests_parse_as_prediction_logs(version_dir):
     from tensorflow_serving.apis import prediction_log_pb2
 
@@ -324,6 +345,7 @@ def test_ngram_run_exports_and_serves_the_same_signatures(run_module, tmp_path):
     assert trained.returncode == 0, trained.stderr
     version = tmp_path / "exports" / "ngram_lm" / "1"
     assert (version / "saved_model.pb").is_file()
+    assert xla_op_types(version) == set()
     loaded = tf.saved_model.load(str(version))
     scored = loaded.signatures["score"](texts=tf.constant(["abcabcab", "cab"]))
     assert np.all(np.isfinite(scored["perplexity"].numpy()))

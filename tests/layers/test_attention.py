@@ -12,7 +12,8 @@ def inputs(length=LENGTH, seed=0):
 
 
 def empty_cache(max_length=10, dtype="float32"):
-    return np.zeros((BATCH, 2, max_length, HEADS, DIM // HEADS), dtype)
+    empty = np.zeros((BATCH, max_length, HEADS, DIM // HEADS), dtype)
+    return empty, empty
 
 
 def test_self_attention_shapes_and_dtypes(policy):
@@ -23,8 +24,9 @@ def test_self_attention_shapes_and_dtypes(policy):
 
     y, cache = attention(inputs(1), cache=empty_cache(dtype=policy.compute_dtype), cache_index=0)
     assert y.shape == (BATCH, 1, DIM)
-    assert cache.shape == empty_cache().shape
-    assert keras.backend.standardize_dtype(cache.dtype) == policy.compute_dtype
+    for tensor, empty in zip(cache, empty_cache(), strict=True):
+        assert tensor.shape == empty.shape
+        assert keras.backend.standardize_dtype(tensor.dtype) == policy.compute_dtype
 
 
 def test_cross_attention_shapes():
@@ -56,6 +58,26 @@ def test_cache_reproduces_the_full_pass(rotary):
         y, cache = attention(x[:, i : i + 1], cache=cache, cache_index=np.int32(i))
         steps.append(y)
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+
+
+def test_cache_writes_several_positions_at_a_dynamic_index_in_a_graph():
+    """Chunks of 2 and 3 tokens at a tensor index, as a graph runs them: same as the full pass,
+    and each chunk lands at exactly its positions (the rest of the cache is untouched)."""
+    import tensorflow as tf
+
+    attention = CachedMultiHeadAttention(HEADS, rotary=True)
+    x = inputs(7)
+    full = attention(x, causal=True)
+    call = tf.function(lambda x, cache, index: attention(x, cache=cache, cache_index=index))
+    keys, values = empty_cache()
+    keys = keys + 5.0  # stale entries: must stay where nothing is written, and stay unseen
+    cache, steps = (keys, values), []
+    for start, stop in [(0, 2), (2, 5), (5, 7)]:
+        y, cache = call(x[:, start:stop], cache, tf.constant(start))
+        steps.append(y)
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+    np.testing.assert_array_equal(cache[0][:, 7:], keys[:, 7:])
+    assert not np.any(np.asarray(cache[0][:, :7]) == 5.0)
 
 
 def test_cross_attention_respects_the_padding_mask():

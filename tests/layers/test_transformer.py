@@ -20,7 +20,8 @@ def inputs(length=LENGTH, seed=0):
 
 
 def empty_cache(max_length=10):
-    return np.zeros((BATCH, 2, max_length, HEADS, DIM // HEADS), "float32")
+    empty = np.zeros((BATCH, max_length, HEADS, DIM // HEADS), "float32")
+    return empty, empty
 
 
 def test_shapes_and_dtypes(policy):
@@ -118,7 +119,8 @@ def test_runs_on_the_jax_backend():
         block = TransformerBlock(2, 16, rotary=True)
         x = np.random.rand(2, 5, 8).astype("float32")
         full = block(x)
-        y, cache = block(x[:, :3], cache=np.zeros((2, 2, 8, 2, 4), "float32"), cache_index=0)
+        empty = np.zeros((2, 8, 2, 4), "float32")
+        y, cache = block(x[:, :3], cache=(empty, empty), cache_index=0)
         y_next, cache = block(x[:, 3:], cache=cache, cache_index=3)
         np.testing.assert_allclose(np.concatenate([y, y_next], 1), full, atol=1e-5)
         """

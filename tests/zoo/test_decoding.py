@@ -137,6 +137,30 @@ def test_beam_search_matches_a_reference_beam_search(model):
         assert row == reference_beam_search(model, prompt, 9, beams=3)
 
 
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_xla_loop_decodes_what_the_plain_loop_does(model, num_beams):
+    """jit_compile=True (in-process only) changes the speed, not the tokens: ragged prompts,
+    per-row limits, stop tokens, sliding windows (2 + 20 > 8) and beams."""
+    rows, ids, lengths = prompts(2, 7, 11, seed=3)
+    settings = dict(max_new_tokens=[20, 9, 14], num_beams=num_beams, stop_token_ids=[5])
+    plain = rows_of(*generate(model, ids, lengths, **settings))
+    compiled = rows_of(*generate(model, ids, lengths, jit_compile=True, **settings))
+    assert compiled == plain
+    if num_beams == 1:
+        assert plain[0][:5] == reference_greedy(model, rows[0], 20)[:5]
+
+
+def test_xla_loop_is_never_part_of_a_plain_graph(transformer):
+    """Without jit_compile a traced generate holds no XLA op or must-compile function."""
+    function = tf.function(
+        lambda ids: generate(transformer, ids, tf.fill(tf.shape(ids)[:1], 3), max_new_tokens=4)
+    )
+    graph = function.get_concrete_function(tf.TensorSpec([None, 3], tf.int32)).graph.as_graph_def()
+    nodes = [*graph.node, *(n for f in graph.library.function for n in f.node_def)]
+    assert not [n.op for n in nodes if n.op.startswith("Xla")]
+    assert not [n.name for n in nodes if n.attr["_XlaMustCompile"].b]
+
+
 def test_one_beam_top_k_1_and_tiny_top_p_are_greedy(transformer):
     _, ids, lengths = prompts(3, 6, seed=3)
     greedy = rows_of(*generate(transformer, ids, lengths, max_new_tokens=10))

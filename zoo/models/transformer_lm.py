@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from layers import TokenAndPositionEmbedding, TransformerBlock
+from layers import CachedMultiHeadAttention, TokenAndPositionEmbedding, TransformerBlock
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -36,8 +36,9 @@ class TransformerLM(keras.Model):
     `call(token_ids)` maps [B, T] int ids to float32 logits [B, T, vocab_size]; always
     float32, so mixed-precision policies can feed a float32 loss.
 
-    Decoding protocol (see `initial_decoding_state` and `decode`): the state is a key/value
-    cache [num_layers, B, 2, max_length, num_heads, head_dim] in the compute dtype.
+    Decoding protocol (see `initial_decoding_state` and `decode`): the state is one
+    `(keys, values)` cache per layer, each [B, max_length, num_heads, head_dim] in the
+    compute dtype.
 
     Example:
 
@@ -154,24 +155,35 @@ class TransformerLM(keras.Model):
         return self.sequence_length
 
     def initial_decoding_state(self, batch_size, max_length: int):
-        """An empty key/value cache [num_layers, B, 2, max_length, num_heads, head_dim]."""
-        head_dim = self.hidden_dim // self.num_heads
-        shape = (self.num_layers, batch_size, 2, max_length, self.num_heads, head_dim)
-        return ops.zeros(shape, dtype=self.compute_dtype)
+        """Empty caches: a `(keys, values)` pair of [B, max_length, num_heads, head_dim] per layer.
+
+        Separate tensors rather than one stacked array, so a step rewrites each layer's
+        cache in place of copying (unstacking and restacking) all of them.
+        """
+        shape = (batch_size, max_length, self.num_heads, self.hidden_dim // self.num_heads)
+        return tuple(
+            (ops.zeros(shape, self.compute_dtype), ops.zeros(shape, self.compute_dtype))
+            for _ in range(self.num_layers)
+        )
 
     def decode(self, token_ids, state, index):
         """Runs `token_ids` [B, t], at absolute positions index..index+t-1, against the cache.
 
-        Returns float32 logits [B, t, vocab_size] and the cache with those positions
+        Returns float32 logits [B, t, vocab_size] and the caches with those positions
         filled in. A prefill of the whole prompt followed by one-token steps matches the
         full forward pass.
         """
+        batch, steps = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
         x = self.embedding(token_ids, start_index=index, training=False)
+        # Where to write and what to see is the same for every layer: computed once.
+        step = CachedMultiHeadAttention.cache_step(state[0], steps, index)
         caches = []
-        for block, cache in zip(self.blocks, ops.unstack(state, self.num_layers), strict=True):
-            x, cache = block(x, cache=cache, cache_index=index, training=False)
+        for block, cache in zip(self.blocks, state, strict=True):
+            x, cache = block(x, cache=cache, cache_index=index, cache_step=step, training=False)
             caches.append(cache)
-        return self._logits(x), ops.stack(caches)
+        # The head on [B*t, D]: a plain matmul instead of a tensordot's shape arithmetic.
+        logits = self._logits(ops.reshape(x, (-1, self.hidden_dim)))
+        return ops.reshape(logits, (batch, steps, self.vocab_size)), tuple(caches)
 
     def get_config(self):
         config = super().get_config()
