@@ -415,7 +415,10 @@ def _generate(
         token, state, tokens, counts, stopped, scores = choose(
             position, logits, state, tokens, counts, stopped, scores
         )
-        recent = tf.slice(tokens, [0, position + 1 - keep], [-1, keep])
+        # A gather with clipped columns, not a slice: XLA compiles this branch even when the
+        # token buffer is shorter than `keep` (it then never runs), and a slice would not fit.
+        columns = tf.clip_by_value(position + 1 - keep + tf.range(keep), 0, tf.shape(tokens)[1] - 1)
+        recent = tf.gather(tokens, columns, axis=1)
         out, state = model.decode(recent, state, tf.constant(0))
         # Cache entries past `keep` are stale but masked: a query at position p sees <= p,
         # and each later step overwrites its own position before attending to it.

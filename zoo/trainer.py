@@ -280,7 +280,7 @@ class Trainer:
         ids = self.task.tokenizer.encode(prompt)
         if len(ids) == 0:
             ids = np.zeros([1], np.int32)
-        out = greedy_generate(self.model, ids[None, :], length, jit_compile=self.config.jit_compile)
+        out = greedy_generate(self.model, ids[None, :], length, self.config.jit_compile)
         return self.task.tokenizer.decode(out[0].tolist())
 
     def fit(self) -> TrainResult:

@@ -421,3 +421,14 @@ def test_greedy_generate_returns_numpy_tokens(transformer):
     assert isinstance(out, np.ndarray) and out.shape == (2, 6)
     np.testing.assert_array_equal(out, generate(transformer, ids, lengths, max_new_tokens=6)[0])
     assert greedy_generate(transformer, ids, 0).shape == (2, 0)
+
+
+def test_xla_generation_shorter_than_half_the_context():
+    # Regression: XLA compiles the sliding branch even when it can never run.
+    import zoo
+
+    model = zoo.build("transformer_lm_tiny", vocab_size=65, num_layers=1)
+    prompt = np.zeros((1, 1), np.int32)
+    np.testing.assert_array_equal(
+        greedy_generate(model, prompt, 20, jit_compile=True), greedy_generate(model, prompt, 20)
+    )
