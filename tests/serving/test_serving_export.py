@@ -26,6 +26,14 @@ def export_dir(tmp_path_factory):
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    # A counted n-gram model exports the same signatures into the same models.config.
+    run = subprocess.run(
+        [sys.executable, "-m", "zoo.train", "--model=ngram_lm", "--dataset=synthetic",
+         "--tokenizer=char", "--set=order=3", f"--model_dir={root / 'ngram'}",
+         f"--export_dir={root / 'export'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
     return root / "export"
 
 
@@ -93,3 +101,13 @@ def test_startup_refuses_xla_models_and_bad_flags(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 2 and "not both" in run.stderr
+
+
+def test_ngram_export_serves_like_the_neural_ones(zoo_server):
+    status, doc = zoo_server.rest("/v1/models/ngram_lm:predict",
+                                  {"signature_name": "score", "inputs": {"texts": ["abcab"]}})
+    assert status == 200, doc
+    assert doc["outputs"]["num_tokens"] == [4] and doc["outputs"]["perplexity"][0] > 1.0
+    status, doc = zoo_server.rest("/v1/models/ngram_lm:predict", {"instances": ["ab"]})
+    assert status == 200, doc
+    assert doc["predictions"][0]["lengths"] > 0
