@@ -318,43 +318,30 @@ def define_flags() -> None:
     """The CLI's flags; defined only when run as a program (zoo.train imports this module)."""
     from absl import flags
 
-    defaults = SamplingConfig()
+    from zoo.sampling_flags import define_sampling_flags
+
     flags.DEFINE_string("model_dir", None, "Run directory written by zoo.train.", required=True)
     flags.DEFINE_string("export_dir", "saved_models", "Export root (TF Serving's base path).")
     flags.DEFINE_integer("version", None, "Version number (default: the next one).")
     flags.DEFINE_string("name", None, "Model name, the folder under export_dir (default: preset).")
     flags.DEFINE_bool("overwrite", False, "Replace the version if it exists.")
-    flags.DEFINE_integer("max_new_tokens", defaults.max_new_tokens, "serving_default: tokens.")
-    flags.DEFINE_float("temperature", defaults.temperature, "serving_default: 0 is greedy.")
-    flags.DEFINE_integer("top_k", defaults.top_k, "serving_default: top-k sampling (0: off).")
-    flags.DEFINE_float("top_p", defaults.top_p, "serving_default: nucleus sampling (1: off).")
-    flags.DEFINE_integer("seed", defaults.seed, "serving_default: sampling seed.")
-    flags.DEFINE_integer("num_beams", defaults.num_beams, "Beams for every signature.")
-    flags.DEFINE_integer(
-        "no_repeat_ngram_size", defaults.no_repeat_ngram_size, "Ban repeated n-grams (0: off)."
-    )
+    define_sampling_flags("serving_default")
     flags.DEFINE_list("stop_token_ids", [], "Token ids that end a generation.")
 
 
 def main(argv: list[str]) -> None:
     from absl import flags
 
+    from zoo.sampling_flags import sampling_config_from_flags
+
     FLAGS = flags.FLAGS
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
-        sampling = SamplingConfig(
-            max_new_tokens=FLAGS.max_new_tokens,
-            temperature=FLAGS.temperature,
-            top_k=FLAGS.top_k,
-            top_p=FLAGS.top_p,
-            seed=FLAGS.seed,
-            num_beams=FLAGS.num_beams,
-            no_repeat_ngram_size=FLAGS.no_repeat_ngram_size,
-            stop_token_ids=tuple(int(token) for token in FLAGS.stop_token_ids),
-        )
-    except ValueError as e:  # SamplingConfig checks its values; say which in one line
-        raise ConfigError(f"sampling flags: {e}") from None
+        stop_token_ids = tuple(int(token) for token in FLAGS.stop_token_ids)
+    except ValueError:
+        raise ConfigError(f"--stop_token_ids: not integers: {FLAGS.stop_token_ids}") from None
+    sampling = sampling_config_from_flags(stop_token_ids)
     path = export_saved_model(
         FLAGS.model_dir,
         FLAGS.export_dir,

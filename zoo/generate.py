@@ -27,21 +27,13 @@ from absl import flags
 from zoo import cli
 from zoo.config import ConfigError
 from zoo.decoding import SamplingConfig
+from zoo.sampling_flags import define_sampling_flags, sampling_config_from_flags
 
-_DEFAULTS = SamplingConfig()
 flags.DEFINE_string("model_dir", None, "Run directory written by zoo.train.")
 flags.DEFINE_string("saved_model", None, "An exported version: saved_models/<name>/<version>.")
 flags.DEFINE_multi_string("prompt", None, "Text to continue (repeatable; default: a newline).")
 flags.DEFINE_integer("num_samples", 1, "Samples per prompt (sample i uses seed --seed + i).")
-flags.DEFINE_integer("max_new_tokens", _DEFAULTS.max_new_tokens, "Tokens to generate.")
-flags.DEFINE_float("temperature", _DEFAULTS.temperature, "Sampling temperature; 0 is greedy.")
-flags.DEFINE_integer("top_k", _DEFAULTS.top_k, "Sample from the k likeliest tokens (0: off).")
-flags.DEFINE_float("top_p", _DEFAULTS.top_p, "Nucleus sampling probability mass (1: off).")
-flags.DEFINE_integer("seed", _DEFAULTS.seed, "Sampling seed.")
-flags.DEFINE_integer("num_beams", _DEFAULTS.num_beams, "Beam search width (1: no beams).")
-flags.DEFINE_integer(
-    "no_repeat_ngram_size", _DEFAULTS.no_repeat_ngram_size, "Never repeat an n-gram (0: off)."
-)
+define_sampling_flags()
 flags.DEFINE_multi_string("stop", [], "Text that ends a continuation (repeatable).")
 flags.DEFINE_bool(
     "jit_compile", False, "--model_dir only: compile the decoding loop with XLA (not the export)."
@@ -53,19 +45,7 @@ def sampling_config(stop_token_ids: tuple[int, ...] = ()) -> SamplingConfig:
     """The sampling flags, checked (a bad value is a ConfigError naming it)."""
     if FLAGS.num_samples < 1:
         raise ConfigError(f"--num_samples must be >= 1, got {FLAGS.num_samples}")
-    try:
-        return SamplingConfig(
-            max_new_tokens=FLAGS.max_new_tokens,
-            temperature=FLAGS.temperature,
-            top_k=FLAGS.top_k,
-            top_p=FLAGS.top_p,
-            seed=FLAGS.seed,
-            num_beams=FLAGS.num_beams,
-            no_repeat_ngram_size=FLAGS.no_repeat_ngram_size,
-            stop_token_ids=stop_token_ids,
-        )
-    except ValueError as e:
-        raise ConfigError(f"bad sampling flag: {e}") from None
+    return sampling_config_from_flags(stop_token_ids)
 
 
 def cut_at_stop(text: str, stops: list[str]) -> str:
