@@ -271,32 +271,24 @@ def test_no_repeat_ngram_size_prevents_repeats(transformer, mode, sizes):
         assert repeats(new_ids, n) == 0, n
 
 
-def test_generate_runs_in_a_plain_tf_function_with_unknown_batch(model):
+def serving_function(model, **fixed):
+    """`generate` as the export's `generate` signature calls it: a plain tf.function over
+    [batch]-shaped per-row parameters and an unknown batch size."""
     ints, floats = tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32)
 
     @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, None], tf.int32),
-            ints,
-            ints,
-            floats,
-            ints,
-            floats,
-            ints,
-        ]
+        input_signature=[tf.TensorSpec([None, None], tf.int32), ints, ints, floats, ints, floats,
+                         ints]
     )
     def serve(ids, lengths, max_new_tokens, temperature, top_k, top_p, seed):
-        return generate(
-            model,
-            ids,
-            lengths,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            stop_token_ids=(3,),
-        )
+        return generate(model, ids, lengths, max_new_tokens=max_new_tokens,
+                        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, **fixed)
+
+    return serve
+
+
+def test_generate_runs_in_a_plain_tf_function_with_unknown_batch(model):
+    serve = serving_function(model, stop_token_ids=(3,))
 
     _, ids, lengths = prompts(4, 1, 6, seed=8)
     settings = dict(
@@ -355,30 +347,7 @@ def test_bad_values_raise_value_error_eagerly(transformer, overrides, message):
 
 
 def test_bad_values_fail_the_graph_with_invalid_argument(transformer):
-    ints, floats = tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32)
-
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, None], tf.int32),
-            ints,
-            ints,
-            floats,
-            ints,
-            floats,
-            ints,
-        ]
-    )
-    def serve(ids, lengths, max_new_tokens, temperature, top_k, top_p, seed):
-        return generate(
-            transformer,
-            ids,
-            lengths,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-        )
+    serve = serving_function(transformer)
 
     serve(*bad_call({}).values())  # good values pass
     for overrides, message in BAD_VALUES:
