@@ -9,9 +9,16 @@ that never touch a model, like `python -m zoo.serve`, stay free of it.
 
 import importlib
 import os
+import sys
 
-# Quiets TensorFlow's C++ warnings (its first start-up lines print regardless in TF 2.21).
+# Quiets TensorFlow's C++ warnings; its very first start-up lines ignore this (see zoo.startup).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if sys.argv[:1] == ["-m"]:
+    # `python -m zoo.<verb>`: while the module is being located, argv[0] is "-m" (see the docs
+    # of `python -m`), so this runs first for every entry point and never for `import zoo`.
+    from zoo.startup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
 
 __all__ = ["PRESETS", "Preset", "build", "get_preset", "list_models"]
 

@@ -51,7 +51,7 @@ class RunConfig:
     eval_every: int = 250
     eval_batches: int | None = None
     checkpoint_every: int = 250
-    log_every: int = 10
+    log_every: int | None = None  # None: TensorBoard every 10 steps, log lines every ~5%
     keep_checkpoints: int = 3
     sample_length: int = 200
     strategy: str = "auto"

@@ -53,8 +53,9 @@ class SamplingConfig:
     """
 
     max_new_tokens: int = 100
-    temperature: float = 0.0  # 0 = greedy
-    top_k: int = 0  # 0 = off
+    # nanoGPT's sample.py defaults: a sample worth reading (greedy loops on a phrase).
+    temperature: float = 0.8  # 0 = greedy
+    top_k: int = 200  # 0 = off; k >= the vocabulary size keeps every token
     top_p: float = 1.0  # 1 = off
     seed: int = 0
     num_beams: int = 1
@@ -130,27 +131,32 @@ def generate(
     return _generate(model, *inputs, *options)
 
 
-def greedy_generate(
-    model: keras.Model, prompt_ids: np.ndarray, max_new_tokens: int, jit_compile: bool = False
+def generate_tokens(
+    model: keras.Model,
+    prompt_ids: np.ndarray,
+    max_new_tokens: int,
+    sampling: SamplingConfig | None = None,
+    jit_compile: bool = False,
 ) -> np.ndarray:
-    """Appends `max_new_tokens` argmax tokens to each row of `prompt_ids` [B, T]; returns [B, N].
+    """Appends `max_new_tokens` tokens to each row of `prompt_ids` [B, T]; returns them, [B, N].
 
-    Asks for MAX_NEW_TOKENS_CAP tokens at a time, each chunk continuing from everything before.
-    `jit_compile` as in `generate`.
+    `sampling` defaults to greedy decoding; its `max_new_tokens` is ignored. Any length works:
+    MAX_NEW_TOKENS_CAP tokens are asked for at a time, each chunk continuing from everything
+    before it (chunk c samples with seed `sampling.seed + c`). `jit_compile` as in `generate`.
     """
+    settings = dataclasses.asdict(sampling or SamplingConfig(temperature=0.0))
     prompt_ids = np.asarray(prompt_ids, dtype=np.int32)
     batch = prompt_ids.shape[0]
     pieces = [np.zeros((batch, 0), np.int32)]
-    remaining = max_new_tokens
-    while remaining > 0:
-        count = min(remaining, MAX_NEW_TOKENS_CAP)
-        lengths = np.full([batch], prompt_ids.shape[1], np.int32)
-        new_ids, _ = generate(
-            model, prompt_ids, lengths, max_new_tokens=count, jit_compile=jit_compile
+    first_seed = settings["seed"]
+    for chunk, start in enumerate(range(0, max_new_tokens, MAX_NEW_TOKENS_CAP)):
+        settings.update(
+            max_new_tokens=min(max_new_tokens - start, MAX_NEW_TOKENS_CAP), seed=first_seed + chunk
         )
+        lengths = np.full([batch], prompt_ids.shape[1], np.int32)
+        new_ids, _ = generate(model, prompt_ids, lengths, **settings, jit_compile=jit_compile)
         pieces.append(new_ids.numpy())
         prompt_ids = np.concatenate([prompt_ids, pieces[-1]], axis=1)
-        remaining -= count
     return np.concatenate(pieces, axis=1)
 
 

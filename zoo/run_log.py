@@ -20,24 +20,37 @@ import tensorflow as tf
 
 
 class Progress:
-    """A Keras progress bar on a terminal; one plain line per update when logging to a file."""
+    """A live Keras progress bar on a terminal; into a file or pipe, a line now and then.
 
-    def __init__(self, target: int, start: int, enabled: bool = True):
+    A log file gets a line every `every` steps (default: about every 5% of the run), at the last
+    step and at each evaluation, so a 2,500-step run writes a few dozen lines, not hundreds.
+    """
+
+    LINES_PER_RUN = 20
+
+    def __init__(self, target: int, start: int, enabled: bool = True, every: int | None = None):
         self.target = target
         self.enabled = enabled
         self.interactive = enabled and sys.stdout.isatty()
+        self.every = every or max(1, round(target / self.LINES_PER_RUN))
         self.began = time.time()
         self.start = start
         self.bar = keras.utils.Progbar(
-            target, stateful_metrics=["loss", "tok/s"], verbose=1 if self.interactive else 0
+            target,
+            stateful_metrics=["loss", "tok/s", "val_loss"],
+            verbose=1 if self.interactive else 0,
         )
         if start and self.interactive:
             self.bar.update(start)
 
+    def wants_line(self, step: int) -> bool:
+        """Whether a log file gets a line for `step` (the bar takes every update)."""
+        return step % self.every == 0 or step == self.target
+
     def update(self, step: int, loss: float, tokens_per_second: float) -> None:
         if self.interactive:
             self.bar.update(step, [("loss", loss), ("tok/s", round(tokens_per_second))])
-        elif self.enabled:
+        elif self.enabled and self.wants_line(step):
             rate = (step - self.start) / max(time.time() - self.began, 1e-9)
             eta = (self.target - step) / max(rate, 1e-9)
             print(
@@ -45,6 +58,13 @@ class Progress:
                 f"ETA {eta:.0f}s",
                 flush=True,
             )
+
+    def evaluation(self, step: int, metrics: dict[str, float]) -> None:
+        if self.interactive:
+            self.bar.update(step, [("val_loss", metrics["loss"])])
+        elif self.enabled:
+            shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+            print(f"step {step}/{self.target}  validation: {shown}", flush=True)
 
 
 class RunLog:
@@ -82,8 +102,8 @@ class RunLog:
         if self.enabled:
             print(message, flush=True)
 
-    def progress(self, target: int, start: int) -> Progress:
-        return Progress(target, start, enabled=self.enabled)
+    def progress(self, target: int, start: int, every: int | None = None) -> Progress:
+        return Progress(target, start, enabled=self.enabled, every=every)
 
     def train(self, step: int, loss: float, learning_rate: float, tokens_per_second: float) -> None:
         if not self.enabled:

@@ -61,7 +61,11 @@ flags.DEFINE_bool("jit_compile", None, "Compile the training step with XLA (defa
 flags.DEFINE_integer("eval_every", None, "Evaluate on the validation split every N steps.")
 flags.DEFINE_integer("eval_batches", None, "Cap on validation batches (default: the whole split).")
 flags.DEFINE_integer("checkpoint_every", None, "Checkpoint every N steps (and at the end).")
-flags.DEFINE_integer("log_every", None, "Update the progress bar and TensorBoard every N steps.")
+flags.DEFINE_integer(
+    "log_every", None,
+    "Log the training loss every N steps: TensorBoard, the progress bar and, into a file or pipe, "
+    "a line (default: TensorBoard and the bar every 10 steps, a line every ~5% of the run).",
+)
 flags.DEFINE_enum("strategy", None, STRATEGIES, "tf.distribute strategy (default: auto).")
 flags.DEFINE_integer(
     "cpu_devices", 1, "Split the CPU into N logical devices (to try --strategy=mirrored on a CPU)."

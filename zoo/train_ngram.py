@@ -10,7 +10,7 @@ with the task's own metrics. The run directory mirrors zoo.train's:
     model.keras           the counts (load with keras.saving.load_model, safe_mode works)
     metrics.jsonl         one record, zoo.train's schema (step 0, train loss, validation)
     eval_<split>.json     zoo.evaluate's schema, for validation and test
-    summary.json          final figures, table sizes, discounts and a greedy sample
+    summary.json          final figures, table sizes, discounts and a sample
 
 Evaluation scores each split as one token stream, as the neural models are scored: every token
 after the first is predicted from the previous n - 1 tokens, across line ends (`<eos>` is an
@@ -49,7 +49,7 @@ def define_flags() -> None:
     flags.DEFINE_string(
         "model_dir", None, "Run directory (default: runs/ngram_lm-<dataset>-<timestamp>)."
     )
-    flags.DEFINE_integer("sample_length", 50, "Tokens of greedy sample in summary.json.")
+    flags.DEFINE_integer("sample_length", 50, "Tokens of sampled text in summary.json.")
 
 
 def run_config(
@@ -70,7 +70,7 @@ def train(config: RunConfig, model_dir: str, sample_length: int = 50) -> dict:
 
     from tasks import LanguageModelingTask
     from tasks.data import DataError
-    from zoo.decoding import greedy_generate
+    from zoo.decoding import SamplingConfig, generate_tokens
     from zoo.models.ngram_lm import NGramLM
     from zoo.trainer import save_run_files
 
@@ -123,7 +123,8 @@ def train(config: RunConfig, model_dir: str, sample_length: int = 50) -> dict:
 
     prompt = task.tokenizer.encode("\n")
     prompt = prompt if len(prompt) else np.zeros([1], np.int32)
-    sample = task.tokenizer.decode(greedy_generate(model, prompt[None, :], sample_length)[0])
+    sampled = generate_tokens(model, prompt[None, :], sample_length, SamplingConfig())
+    sample = task.tokenizer.decode(sampled[0])
     summary = {
         "model": MODEL,
         "order": order,

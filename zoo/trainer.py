@@ -24,7 +24,7 @@ from tasks import LanguageModelingTask
 from tasks.data import DataError
 from zoo import registry
 from zoo.config import ConfigError, RunConfig
-from zoo.decoding import greedy_generate
+from zoo.decoding import SamplingConfig, generate_tokens
 from zoo.distribute import is_chief, make_strategy, worker_dir
 from zoo.optimizers import make_optimizer
 from zoo.run_log import RunLog
@@ -280,7 +280,10 @@ class Trainer:
         ids = self.task.tokenizer.encode(prompt)
         if len(ids) == 0:
             ids = np.zeros([1], np.int32)
-        out = greedy_generate(self.model, ids[None, :], length, self.config.jit_compile)
+        # Sampled as nanoGPT's sample.py samples (greedy text loops); the seed fixes it.
+        out = generate_tokens(
+            self.model, ids[None, :], length, SamplingConfig(), self.config.jit_compile
+        )
         return self.task.tokenizer.decode(out[0].tolist())
 
     def fit(self) -> TrainResult:
@@ -291,8 +294,11 @@ class Trainer:
             save_run_files(self.model_dir, config, self.task)
         if start:
             log.info(f"Resuming {self.model_dir} from step {start}/{self.num_steps}")
+        else:
+            log.info(self._describe())
         iterator = self.train_iterator(start)
-        progress = log.progress(self.num_steps, start)
+        progress = log.progress(self.num_steps, start, every=config.log_every)
+        summary_every = config.log_every or 10
         tokens_per_step = config.batch_size * self.task.sequence_length
         began = time.time()
         window_start, window_losses = time.time(), []
@@ -304,7 +310,7 @@ class Trainer:
             step += 1
             window_losses.append(loss)
             last = step == self.num_steps
-            if step % config.log_every == 0 or last:
+            if step % summary_every == 0 or progress.wants_line(step):
                 train_loss = float(np.mean([float(x) for x in window_losses]))
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(
@@ -320,6 +326,7 @@ class Trainer:
             if step % config.eval_every == 0 or last:
                 validation = self.evaluate("validation")
                 log.evaluation(step, train_loss, validation, time.time() - began)
+                progress.evaluation(step, validation)
             if step % config.checkpoint_every == 0 or last:
                 self._save()
             if step % config.eval_every == 0 or step % config.checkpoint_every == 0:
@@ -334,6 +341,16 @@ class Trainer:
         log.close()
         self._cleanup_worker_dir()
         return TrainResult(step, train_loss, validation, seconds, tokens_per_second, sample)
+
+    def _describe(self) -> str:
+        """The run in one line: what trains on what, for how long, where it is written."""
+        corpus = self.task.corpus
+        return (
+            f"Training {self.config.model} ({self.model.count_params():,} parameters) on "
+            f"{corpus.name} ({corpus.source or 'generated'}): {self.num_steps:,} steps of "
+            f"{self.config.batch_size} x {self.task.sequence_length} tokens, "
+            f"{self.replicas} replica(s); run directory {self.model_dir}"
+        )
 
     def _save(self) -> None:
         # Every worker saves (it is a collective); only the chief's copy lives in model_dir.

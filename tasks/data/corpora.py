@@ -1,12 +1,16 @@
-"""Text corpora: named datasets (local copy or a verified download) and any local text.
+"""Text corpora: named datasets (local copy, embedded copy or a verified download) and any text.
 
 A corpus is just its splits as strings; tokenizing, windowing and batching happen later.
-Named datasets are looked up, in order, in `data_dir`, in `$ZOO_DATA_DIR/<folder>/`, and
-finally in a download cache filled once from pinned GitHub raw URLs, checked by sha256.
+Named datasets are looked up, in order, in `data_dir`, in `$ZOO_DATA_DIR/<folder>/`, in the copy
+that ships inside this package (Tiny Shakespeare only, so the default run needs no network), and
+finally in a download cache filled once from pinned GitHub raw URLs. Every copy that is not the
+user's own folder is checked against the file's sha256.
 """
 
 from __future__ import annotations
 
+import hashlib
+import lzma
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +37,12 @@ class NamedDataset:
     """A known dataset: its folder under ZOO_DATA_DIR and its files by split.
 
     A dataset with a single `"all"` file is split into train/validation by character count.
+    `embedded` names an xz-compressed copy of that file in `tasks/data/embedded/`, if any.
     """
 
     folder: str
     files: dict[str, RemoteFile]
+    embedded: str | None = None
 
 
 def _github(repo: str, commit: str, path: str) -> str:
@@ -60,6 +66,8 @@ DATASETS: dict[str, NamedDataset] = {
                 "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
             ),
         },
+        # 1.1 MB of public-domain text, 364 kB compressed: the default run works offline.
+        embedded="tinyshakespeare.txt.xz",
     ),
     "ptb": NamedDataset(
         folder="ptb",
@@ -211,11 +219,15 @@ def _load_named(name: str, *, data_dir: str | None, cache_dir: str | None) -> Co
                 f"{name}: missing {', '.join(missing)}; put the files there or point "
                 "data_dir/ZOO_DATA_DIR at the folder that holds them"
             )
+        texts = {split: read_text(path) for split, path in paths.items()}
         source = str(folder)
+    elif dataset.embedded:
+        texts = {"all": _read_embedded(dataset)}
+        source = f"embedded copy of {dataset.files['all'].url}"
     else:
         paths = {split: _download(name, file, cache_dir) for split, file in dataset.files.items()}
+        texts = {split: read_text(path) for split, path in paths.items()}
         source = ", ".join(file.url for file in dataset.files.values())
-    texts = {split: read_text(path) for split, path in paths.items()}
     if set(texts) == {"all"}:
         text = texts["all"]
         cut = int(len(text) * TINY_SHAKESPEARE_TRAIN_FRACTION)
@@ -232,6 +244,22 @@ def _local_folder(dataset: NamedDataset, data_dir: str | None) -> Path | None:
     if env and (Path(env).expanduser() / dataset.folder).is_dir():
         return Path(env).expanduser() / dataset.folder
     return None
+
+
+def _read_embedded(dataset: NamedDataset) -> str:
+    """The packaged copy of a single-file dataset, decompressed and checked against its sha256."""
+    path = Path(__file__).parent / "embedded" / dataset.embedded
+    file = dataset.files["all"]
+    try:
+        data = lzma.decompress(path.read_bytes())
+    except (OSError, lzma.LZMAError) as error:
+        raise DataError(
+            f"{path}: the packaged copy of {file.name} is unreadable ({error}); reinstall the "
+            f"zoo or set ZOO_DATA_DIR to a folder holding {dataset.folder}/{file.name}"
+        ) from None
+    if hashlib.sha256(data).hexdigest() != file.sha256:
+        raise DataError(f"{path}: the packaged copy does not have sha256 {file.sha256}; reinstall")
+    return data.decode("utf-8")
 
 
 def _download(name: str, file: RemoteFile, cache_dir: str | None) -> Path:

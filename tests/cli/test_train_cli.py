@@ -35,9 +35,19 @@ def assert_clean_failure(result: subprocess.CompletedProcess, *fragments: str) -
     assert len(last_line) < 600
 
 
+# What TensorFlow's C++ start-up writes to stderr; none of it may reach a zoo user.
+STARTUP_NOISE = ("I0000", "W0000", "E0000", "absl::InitializeLog", "cuInit", "oneDNN")
+
+
+def assert_clean_start(result: subprocess.CompletedProcess) -> None:
+    for noise in STARTUP_NOISE:
+        assert noise not in result.stderr + result.stdout, result.stderr
+
+
 def test_list_models(run_module, tmp_path):
     result = run_module("zoo.train", "--list_models", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert_clean_start(result)
     assert "transformer_lm_tiny" in result.stdout and "lstm_lm_large" in result.stdout
     assert "124," in result.stdout  # gpt2_small has about 124M parameters
 
@@ -51,6 +61,8 @@ def test_mirrored_matches_single_device(run_module, tmp_path):
                           "--strategy=mirrored", "--cpu_devices=2", cwd=tmp_path)
     assert mirrored.returncode == 0, mirrored.stderr
     a, b = last_record(tmp_path / "one"), last_record(tmp_path / "two")
+    assert_clean_start(single)
+    assert_clean_start(mirrored)
     assert a["step"] == b["step"] == 12
     assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
     assert b["validation"]["loss"] == pytest.approx(a["validation"]["loss"], rel=1e-3)
@@ -176,3 +188,20 @@ def test_ngram_preset_counts_and_evaluates(run_module, tmp_path):
     record = json.loads((tmp_path / "ngram" / "eval_test.json").read_text())
     summary = json.loads((tmp_path / "ngram" / "summary.json").read_text())
     assert record["perplexity"] == pytest.approx(summary["test"]["perplexity"], rel=1e-6)
+
+
+def test_a_log_file_gets_a_line_every_five_percent_and_at_each_evaluation(run_module, tmp_path):
+    args = [*TINY, "--train_steps=100", "--batch_size=4", "--eval_every=50"]
+    quiet = run_module("zoo.train", *args, "--model_dir=quiet", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    lines = quiet.stdout.splitlines()
+    progress = [line for line in lines if line.startswith("step ") and "tok/s" in line]
+    evaluations = [line for line in lines if line.startswith("step ") and "validation" in line]
+    assert [line.split()[1] for line in progress] == [f"{s}/100" for s in range(5, 101, 5)]
+    assert "ETA" in progress[0]
+    assert [line.split()[1] for line in evaluations] == ["50/100", "100/100"]
+    assert "perplexity" in evaluations[0]
+
+    chatty = run_module("zoo.train", *args, "--log_every=25", "--model_dir=chatty", cwd=tmp_path)
+    progress = [line for line in chatty.stdout.splitlines() if "tok/s" in line]
+    assert [line.split()[1] for line in progress] == ["25/100", "50/100", "75/100", "100/100"]

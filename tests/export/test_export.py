@@ -6,6 +6,7 @@ fresh process that has only tensorflow and tensorflow_text, as the model server 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.decoding import MAX_NEW_TOKENS_CAP, generate
+from zoo.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate
 from zoo.export import CONFIG_FILE, WARMUP_FILE, export_saved_model, xla_compiled_functions
 from zoo.trainer import Trainer, load_run_config
 
@@ -100,10 +101,14 @@ def loaded(version_dir):
     return tf.saved_model.load(str(version_dir)).signatures
 
 
-def greedy_reference(trainer, prompt: str, max_new_tokens: int) -> tuple[list[int], str]:
+def reference_continuation(
+    trainer, prompt: str, max_new_tokens: int, **sampling
+) -> tuple[list[int], str]:
+    """The in-process model's continuation; greedy unless `sampling` says otherwise."""
     ids = trainer.task.tokenizer.encode(prompt)
     new_ids, lengths = generate(
-        trainer.model, ids[None, :], np.array([len(ids)]), max_new_tokens=max_new_tokens
+        trainer.model, ids[None, :], np.array([len(ids)]), max_new_tokens=max_new_tokens,
+        **sampling,
     )
     new = new_ids.numpy()[0, : int(lengths[0])].tolist()
     return new, trainer.task.tokenizer.decode(new)
@@ -142,10 +147,11 @@ def test_fresh_process_serves_what_the_model_computes(version_dir, trainer, tmp_
         "logits": ["float32"],
     }
     for i, prompt in enumerate(PROMPTS):
-        ids, text = greedy_reference(trainer, prompt, 100)  # the export's default settings
+        defaults = dataclasses.asdict(SamplingConfig())  # what serving_default samples with
+        ids, text = reference_continuation(trainer, prompt, **defaults)
         assert out["default_text"][i] == text
         assert out["default_lengths"][i] == 100
-        ids, _ = greedy_reference(trainer, prompt, 7)
+        ids, _ = reference_continuation(trainer, prompt, 7)
         assert out["greedy"]["token_ids"][i] == ids
     assert out["sampled"][0] == out["sampled"][1]  # a seed fixes the sample
 

@@ -27,6 +27,30 @@ def test_tiny_shakespeare_has_the_nanogpt_split(data_dir, monkeypatch):
     assert corpus.source == str(data_dir / "tinyshakespeare")
 
 
+def test_tiny_shakespeare_ships_with_the_package(tmp_path, monkeypatch):
+    """No ZOO_DATA_DIR, an empty home and a cache that cannot fill: the packaged copy is used."""
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    corpus = load_corpus("tiny_shakespeare")
+    assert (len(corpus.split("train")), len(corpus.split("validation"))) == (1_003_854, 111_540)
+    whole = (corpus.split("train") + corpus.split("validation")).encode("utf-8")
+    assert hashlib.sha256(whole).hexdigest() == corpora.DATASETS["tiny_shakespeare"].files[
+        "all"
+    ].sha256
+    assert corpus.source.startswith("embedded copy")
+    assert not (tmp_path / "keras").exists()  # nothing was downloaded
+
+
+def test_a_damaged_packaged_copy_is_a_data_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    monkeypatch.setattr(corpora, "__file__", str(tmp_path / "corpora.py"))
+    (tmp_path / "embedded").mkdir()
+    (tmp_path / "embedded" / "tinyshakespeare.txt.xz").write_bytes(b"not xz")
+    with pytest.raises(DataError, match="unreadable.*reinstall"):
+        load_corpus("tiny_shakespeare")
+
+
 @pytest.mark.parametrize(
     "name, tokens",
     [
@@ -71,10 +95,10 @@ def test_list_datasets():
 
 
 def _point_dataset_at(monkeypatch, tmp_path, url: str, sha256: str) -> None:
-    """Make tiny_shakespeare download from `url`, with ZOO_DATA_DIR holding no copy of it."""
+    """Make tiny_shakespeare download from `url`, with no ZOO_DATA_DIR or packaged copy of it."""
     dataset = corpora.DATASETS["tiny_shakespeare"]
     remote = dataclasses.replace(dataset.files["all"], url=url, sha256=sha256)
-    patched = dataclasses.replace(dataset, files={"all": remote})
+    patched = dataclasses.replace(dataset, files={"all": remote}, embedded=None)
     monkeypatch.setitem(corpora.DATASETS, "tiny_shakespeare", patched)
     monkeypatch.setenv("ZOO_DATA_DIR", str(tmp_path / "no_such_folder"))
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate, greedy_generate
+from zoo.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate, generate_tokens
 from zoo.models import LSTMLM, TransformerLM
 
 VOCAB, CONTEXT = 30, 8
@@ -384,12 +384,12 @@ def test_sampling_config_is_json_data_and_generate_keywords(lstm):
         SamplingConfig(top_p=0.0)
 
 
-def test_greedy_generate_returns_numpy_tokens(transformer):
+def test_generate_tokens_returns_numpy_tokens(transformer):
     _, ids, lengths = prompts(4, 4)
-    out = greedy_generate(transformer, ids, 6)
+    out = generate_tokens(transformer, ids, 6)
     assert isinstance(out, np.ndarray) and out.shape == (2, 6)
     np.testing.assert_array_equal(out, generate(transformer, ids, lengths, max_new_tokens=6)[0])
-    assert greedy_generate(transformer, ids, 0).shape == (2, 0)
+    assert generate_tokens(transformer, ids, 0).shape == (2, 0)
 
 
 def test_xla_generation_shorter_than_half_the_context():
@@ -399,5 +399,5 @@ def test_xla_generation_shorter_than_half_the_context():
     model = zoo.build("transformer_lm_tiny", vocab_size=65, num_layers=1)
     prompt = np.zeros((1, 1), np.int32)
     np.testing.assert_array_equal(
-        greedy_generate(model, prompt, 20, jit_compile=True), greedy_generate(model, prompt, 20)
+        generate_tokens(model, prompt, 20, jit_compile=True), generate_tokens(model, prompt, 20)
     )

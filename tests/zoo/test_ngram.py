@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.decoding import greedy_generate
+from zoo.decoding import generate_tokens
 from zoo.models.ngram_lm import NO_TOKEN, NGramLM, kneser_ney_discounts
 
 
@@ -164,7 +164,7 @@ def test_decode_step_by_step_equals_call():
 def test_greedy_generation_follows_the_argmax():
     model = NGramLM.fit(random_corpus(12, 2000, seed=2), vocab_size=12, order=3)
     prompt = np.array([[1, 2, 3], [4, 5, 6]], np.int32)
-    generated = greedy_generate(model, prompt, 6)
+    generated = generate_tokens(model, prompt, 6)
     assert generated.shape == (2, 6)
     ids = prompt
     for _ in range(6):

@@ -10,6 +10,7 @@ from tasks import LanguageModelingTask
 from tasks.data import build_tokenizer
 from tasks.data.synthetic import MarkovSource
 from zoo.config import RunConfig
+from zoo.decoding import generate_tokens
 from zoo.trainer import Trainer
 
 # Rotary positions make "look k symbols back" easy to learn, which is all a Markov source needs.
@@ -101,3 +102,16 @@ def test_stateful_evaluation_scores_the_whole_stream(stream_task, tmp_path):
     logits = trainer.model(ids[None, :-1])
     expected = float(np.mean(stream_task.token_losses(ids[None, 1:], logits)))
     assert trainer.evaluate("validation")["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_end_of_run_sample_is_sampled_and_the_same_on_a_rerun(markov_task, tmp_path):
+    _, task = markov_task
+    config = RunConfig(dataset="synthetic", model_overrides={**SMALL, "num_layers": 1},
+                       train_steps=1, jit_compile=False)
+    trainer = Trainer(config, str(tmp_path / "run"), task=task)
+    sample = trainer.sample(80)
+    assert trainer.sample(80) == sample
+    prompt = task.tokenizer.encode("\n")[None, :]
+    greedy = task.tokenizer.decode(generate_tokens(trainer.model, prompt, 80)[0].tolist())
+    assert sample != greedy
+    assert len(set(sample)) > 4  # an untrained model's greedy text repeats one or two symbols

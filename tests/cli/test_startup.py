@@ -1,0 +1,32 @@
+"""Every `python -m zoo.<verb>` starts clean, yet a broken TensorFlow still says why."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "module", ["zoo.train", "zoo.evaluate", "zoo.generate", "zoo.export", "zoo.serve"]
+)
+def test_a_failing_tensorflow_import_is_shown(run_module, tmp_path, module):
+    fake = tmp_path / "site" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import sys\n"
+        "sys.stderr.write('E0000 loader.cc:1] dlopen failed: libcudart.so.12\\n')\n"
+        "raise ImportError('libtensorflow_framework.so.2: cannot open shared object file')\n"
+    )
+    result = run_module(module, "--helpshort", cwd=tmp_path, env={"PYTHONPATH": str(fake.parent)})
+    assert result.returncode == 1
+    assert "cannot start TensorFlow" in result.stderr
+    assert "libtensorflow_framework.so.2" in result.stderr
+    assert "dlopen failed" in result.stderr  # what TensorFlow itself wrote is kept on failure
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("module", ["zoo.generate", "zoo.export", "zoo.serve", "zoo.evaluate"])
+def test_no_tensorflow_startup_line_reaches_the_user(run_module, tmp_path, module):
+    result = run_module(module, "--helpshort", cwd=tmp_path)  # absl exits 1 after the help
+    assert "Try --helpfull" in result.stdout, result.stderr
+    for noise in ("I0000", "W0000", "E0000", "absl::InitializeLog", "cuInit", "oneDNN"):
+        assert noise not in result.stderr, result.stderr
