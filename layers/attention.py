@@ -4,6 +4,8 @@ import keras
 import keras_hub
 from keras import ops
 
+from layers.initializers import per_weight
+
 
 @keras.saving.register_keras_serializable(package="zoo")
 class CachedMultiHeadAttention(keras.layers.Layer):
@@ -14,6 +16,10 @@ class CachedMultiHeadAttention(keras.layers.Layer):
     and v with one fused matmul; cross-attention (`cross_attention=True`) projects q
     from `x` and k, v (fused) from `context`. The output width equals `x`'s width and
     `head_dim = width // num_heads`.
+
+    Cross-attention over a fixed source (a seq2seq decoder): `project_context(context)`
+    computes the source's keys and values once, and `call(x, context_cache=...)` reuses
+    them at every decoding step instead of projecting the source again.
 
     Incremental decoding: pass `cache`, a `(keys, values)` pair of [B, max_length,
     num_heads, head_dim] tensors, and `cache_index`, the absolute position of `x`'s first
@@ -71,13 +77,9 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         self.rotary = rotary
         self.rotary_max_wavelength = rotary_max_wavelength
         self.use_bias = use_bias
-        # Initializers are kept serialized so every sub-layer deserializes its own instance:
-        # a Keras 3 initializer object without a seed draws the same values on every call.
-        self.kernel_initializer = keras.initializers.serialize(kernel_initializer)
-        self.output_kernel_initializer = keras.initializers.serialize(
-            output_kernel_initializer or kernel_initializer
-        )
-        self.bias_initializer = keras.initializers.serialize(bias_initializer)
+        self.kernel_initializer = per_weight(kernel_initializer)
+        self.output_kernel_initializer = per_weight(output_kernel_initializer or kernel_initializer)
+        self.bias_initializer = per_weight(bias_initializer)
 
     def build(self, x_shape, context_shape=None):
         width = x_shape[-1]
@@ -127,6 +129,13 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         projection.build(input_shape)
         return projection
 
+    def project_context(self, context):
+        """Cross-attention: the source's `(keys, values)`, each [B, S, num_heads, head_dim]."""
+        if not self.cross_attention:
+            raise ValueError("project_context is for cross-attention layers")
+        keys, values = ops.unstack(self.key_value_dense(context), 2, axis=1)
+        return keys, values
+
     def call(
         self,
         x,
@@ -136,6 +145,7 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         cache=None,
         cache_index=None,
         cache_step=None,
+        context_cache=None,
     ):
         """Attends from `x` [B, T, D] to itself (or to `context` [B, S, D']).
 
@@ -150,17 +160,19 @@ class CachedMultiHeadAttention(keras.layers.Layer):
             cache_index: scalar int, the absolute position of `x[:, 0]`.
             cache_step: optional `cache_step(cache, T, cache_index)`, computed once and
                 shared by every layer of a decoding step; derived here when None.
+            context_cache: cross-attention only: `project_context(context)`, computed once
+                per source; `context` is then not needed.
 
         Returns:
             [B, T, D], or `(outputs, new_cache)` when a cache is given.
         """
         if self.cross_attention:
-            if context is None:
-                raise ValueError("cross-attention needs a `context`")
+            if context is None and context_cache is None:
+                raise ValueError("cross-attention needs a `context` or its `context_cache`")
             if cache is not None:
                 raise ValueError("the key/value cache is for self-attention only")
             query = self.query_dense(x)
-            key, value = ops.unstack(self.key_value_dense(context), 2, axis=1)
+            key, value = context_cache or self.project_context(context)
         else:
             query, key, value = ops.unstack(self.qkv_dense(x), 3, axis=1)
 

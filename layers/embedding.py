@@ -4,6 +4,8 @@ import keras
 import keras_hub
 from keras import ops
 
+from layers.initializers import per_weight
+
 POSITIONS = ("learned", "sinusoidal", "none")
 
 
@@ -51,9 +53,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.sequence_length = sequence_length
         self.embedding_dim = embedding_dim
         self.position = position
-        # Initializers are kept serialized so every sub-layer deserializes its own instance:
-        # a Keras 3 initializer object without a seed draws the same values on every call.
-        self.embeddings_initializer = keras.initializers.serialize(embeddings_initializer)
+        self.embeddings_initializer = per_weight(embeddings_initializer)
         self.dropout = dropout
 
         self.token_embedding = keras.layers.ReversibleEmbedding(

@@ -2,6 +2,8 @@
 
 import keras
 
+from layers.initializers import per_weight
+
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 
@@ -61,11 +63,9 @@ class LSTMBlock(keras.layers.Layer):
         self.num_layers = num_layers
         self.dropout = dropout
         self.cell = cell
-        # Initializers are kept serialized so every sub-layer deserializes its own instance:
-        # a Keras 3 initializer object without a seed draws the same values on every call.
-        self.kernel_initializer = keras.initializers.serialize(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.serialize(recurrent_initializer)
-        self.bias_initializer = keras.initializers.serialize(bias_initializer)
+        self.kernel_initializer = per_weight(kernel_initializer)
+        self.recurrent_initializer = per_weight(recurrent_initializer)
+        self.bias_initializer = per_weight(bias_initializer)
         self.unit_forget_bias = unit_forget_bias
 
         extra = {"unit_forget_bias": unit_forget_bias} if cell == "lstm" else {}

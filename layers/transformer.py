@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from layers.attention import CachedMultiHeadAttention
+from layers.initializers import per_weight
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -29,12 +30,8 @@ class FeedForward(keras.layers.Layer):
         super().__init__(**kwargs)
         self.intermediate_dim = intermediate_dim
         self.activation = keras.activations.get(activation)
-        # Initializers are kept serialized so every sub-layer deserializes its own instance:
-        # a Keras 3 initializer object without a seed draws the same values on every call.
-        self.kernel_initializer = keras.initializers.serialize(kernel_initializer)
-        self.output_kernel_initializer = keras.initializers.serialize(
-            output_kernel_initializer or kernel_initializer
-        )
+        self.kernel_initializer = per_weight(kernel_initializer)
+        self.output_kernel_initializer = per_weight(output_kernel_initializer or kernel_initializer)
 
     def build(self, input_shape):
         self.expand = keras.layers.Dense(
@@ -95,12 +92,8 @@ class _PreNormBlock(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
         self.rotary = rotary
-        # Initializers are kept serialized so every sub-layer deserializes its own instance:
-        # a Keras 3 initializer object without a seed draws the same values on every call.
-        self.kernel_initializer = keras.initializers.serialize(kernel_initializer)
-        self.output_kernel_initializer = keras.initializers.serialize(
-            output_kernel_initializer or kernel_initializer
-        )
+        self.kernel_initializer = per_weight(kernel_initializer)
+        self.output_kernel_initializer = per_weight(output_kernel_initializer or kernel_initializer)
 
         self.self_attention_norm = self._layer_norm("self_attention_norm")
         self.self_attention = self._attention("self_attention", rotary=rotary)
@@ -168,7 +161,8 @@ class TransformerBlock(_PreNormBlock):
         activation: the MLP's activation.
         layer_norm_epsilon: epsilon of every LayerNorm.
         use_cross_attention: add a cross-attention sub-block over `encoder_outputs`
-            (a seq2seq decoder). Its keys/values are recomputed on every call.
+            (a seq2seq decoder). Pass `cross_cache=block.cross_attention_cache(outputs)`
+            to compute the source's keys/values once for a whole decoding.
         rotary: rotary position embeddings in the self-attention.
         kernel_initializer: initializer for the projection kernels.
         output_kernel_initializer: initializer for the kernels that write into the
@@ -183,6 +177,8 @@ class TransformerBlock(_PreNormBlock):
         cache_index: scalar int tensor, the absolute position of `x[:, 0]`.
         cache_step: optional `CachedMultiHeadAttention.cache_step(...)`, shared by the
             blocks of one decoding step (computed here when None).
+        cross_cache: optional `cross_attention_cache(encoder_outputs)`, used instead of
+            `encoder_outputs`.
 
     Returns:
         y [B, T, D], or `(y, new_cache)` when a cache is given.
@@ -200,30 +196,8 @@ class TransformerBlock(_PreNormBlock):
     ```
     """
 
-    def __init__(
-        self,
-        num_heads: int,
-        intermediate_dim: int,
-        dropout: float = 0.0,
-        activation="gelu",
-        layer_norm_epsilon: float = 1e-5,
-        use_cross_attention: bool = False,
-        rotary: bool = False,
-        kernel_initializer="glorot_uniform",
-        output_kernel_initializer=None,
-        **kwargs,
-    ):
-        super().__init__(
-            num_heads,
-            intermediate_dim,
-            dropout=dropout,
-            activation=activation,
-            layer_norm_epsilon=layer_norm_epsilon,
-            rotary=rotary,
-            kernel_initializer=kernel_initializer,
-            output_kernel_initializer=output_kernel_initializer,
-            **kwargs,
-        )
+    def __init__(self, num_heads: int, intermediate_dim: int, use_cross_attention=False, **kwargs):
+        super().__init__(num_heads, intermediate_dim, **kwargs)
         self.use_cross_attention = use_cross_attention
         if use_cross_attention:
             self.cross_attention_norm = self._layer_norm("cross_attention_norm")
@@ -235,6 +209,13 @@ class TransformerBlock(_PreNormBlock):
             self.cross_attention_norm.build(x_shape)
             self.cross_attention.build(x_shape, encoder_outputs_shape or x_shape)
 
+    def cross_attention_cache(self, encoder_outputs):
+        """The cross-attention keys and values of `encoder_outputs` [B, S, D], for `cross_cache`.
+
+        A decoder computes them once per source, not at every decoding step.
+        """
+        return self.cross_attention.project_context(encoder_outputs)
+
     def call(
         self,
         x,
@@ -243,6 +224,7 @@ class TransformerBlock(_PreNormBlock):
         cache=None,
         cache_index=None,
         cache_step=None,
+        cross_cache=None,
         training=None,
     ):
         attended = self.self_attention(
@@ -259,6 +241,7 @@ class TransformerBlock(_PreNormBlock):
             attended = self.cross_attention(
                 self.cross_attention_norm(x),
                 context=encoder_outputs,
+                context_cache=cross_cache,
                 attention_mask=key_padding_mask(encoder_padding_mask),
             )
             x = x + self.dropout_layer(attended, training=training)

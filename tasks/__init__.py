@@ -1,6 +1,24 @@
-"""Tasks: what is learned and how it is judged. A task takes any model and imports no model code."""
+"""Tasks: what is learned and how it is judged. A task takes any backbone and imports no model code.
 
-from tasks.base import Task
+    >>> import tasks
+    >>> sorted(tasks.TASKS)
+    ['causal_lm']
+"""
+
+from tasks.base import DataSpec, Task
+from tasks.causal_lm import CausalLM
+from tasks.data import DataError
 from tasks.language_modeling import LanguageModelingTask
 
-__all__ = ["LanguageModelingTask", "Task"]
+# Every task by its name (`--task`), in the order `--list_tasks` shows them.
+TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (LanguageModelingTask,)}
+
+
+def get_task(name: str) -> type[Task]:
+    """The task class called `name`; an unknown name is a DataError listing the known ones."""
+    if name not in TASKS:
+        raise DataError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+__all__ = ["TASKS", "CausalLM", "DataSpec", "LanguageModelingTask", "Task", "get_task"]

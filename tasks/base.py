@@ -1,18 +1,98 @@
-"""The contract between a task and the trainer: data in, loss and metrics out."""
+"""The contract between a task and the rest of the zoo.
+
+A task owns what is learned and how it is judged: its data (train batches keyed by step, finite
+evaluation passes), the head it puts on a backbone, its loss, its metrics, how it starts from a
+pretrained run, what it serves, and what it reports when a run ends. The trainer, the run loader
+and the exporter are generic and call these methods; they know no particular task.
+
+A batch is `(features, targets, sample_weight)`: `features` a dict of tensors the task's model
+reads, `targets` what it is scored against, `sample_weight` how much each target counts (0 for
+padding). Losses come back as a (sum, weight) pair, so the trainer can average them correctly
+over replicas, masked positions and padded rows.
+
+Smaller than TF Model Garden's `base_task.Task`, from which the shape comes (a task builds its
+inputs, model head, losses and metrics, and can initialize from a checkpoint), and than
+keras-hub's task classes, whose backbone/head split it keeps.
+"""
 
 from __future__ import annotations
 
 import abc
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
+import keras
+import numpy as np
 import tensorflow as tf
+
+from tasks.data import DataError, Tokenizer
+
+Batch = tuple[Any, Any, Any]  # (features, targets, sample_weight)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """Where a task's examples come from and how a new vocabulary is made.
+
+    `dataset` is a named dataset or a path; `tokenizer` the kind of tokenizer to learn when the
+    run has none yet; `vocab_size` its size bound; `sequence_length` the longest input the
+    model takes (windows, padding, truncation).
+    """
+
+    dataset: str
+    tokenizer: str
+    sequence_length: int
+    vocab_size: int | None = None
 
 
 class Task(abc.ABC):
-    """A task owns its data pipeline, loss and metrics; the trainer owns the loop around them.
+    """One kind of learning problem. Subclasses set `name`, `description` and `Options`."""
 
-    Datasets are built per input pipeline (`tf.distribute.InputContext`) and yield per-replica
-    batches, so one trainer serves every tf.distribute strategy.
-    """
+    name: ClassVar[str]
+    description: ClassVar[str]
+    # A frozen dataclass of the task's own settings: `--set key=value` keys, saved in config.json.
+    Options: ClassVar[type]
+
+    tokenizer: Tokenizer
+
+    # ----------------------------------------------------------------------------- making one
+
+    @classmethod
+    @abc.abstractmethod
+    def create(
+        cls,
+        data: DataSpec,
+        options: Mapping[str, Any],
+        *,
+        run_dir: str | None = None,
+        tokenizer: Tokenizer | None = None,
+    ) -> Task:
+        """The task for `data`. What a run saved in `run_dir` (its tokenizer, its label set) is
+        reused; else `tokenizer` (a pretrained run's) is taken; else a vocabulary is learned.
+        Must not read the data unless it has to learn something from it: a run is exported or
+        served without its corpus."""
+
+    @classmethod
+    def options_from(cls, values: Mapping[str, Any]) -> Any:
+        """`values` as the task's Options; an unknown key is a DataError naming the known ones."""
+        known = {f.name for f in dataclasses.fields(cls.Options)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise DataError(
+                f"task {cls.name}: unknown setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return cls.Options(**values)
+
+    def save(self, run_dir: str) -> None:
+        """Writes what `create(run_dir=...)` reads back: at least the tokenizer."""
+        path = os.path.join(run_dir, "tokenizer")
+        if not os.path.isdir(path) or not os.listdir(path):
+            self.tokenizer.save(path)
+
+    # ----------------------------------------------------------------------------- data
 
     @abc.abstractmethod
     def train_dataset(
@@ -24,7 +104,8 @@ class Task(abc.ABC):
         num_steps: int,
         input_context: tf.distribute.InputContext | None = None,
     ) -> tf.data.Dataset:
-        """Batches for steps `start_step..num_steps-1`; the data position is the step."""
+        """Per-replica batches for steps `start_step..num_steps-1`; the data position is the step,
+        so a resumed run sees exactly the batches an uninterrupted one would."""
 
     @abc.abstractmethod
     def eval_dataset(
@@ -35,12 +116,134 @@ class Task(abc.ABC):
         max_batches: int | None = None,
         input_context: tf.distribute.InputContext | None = None,
     ) -> tf.data.Dataset:
-        """A finite pass over `split` yielding (inputs, targets, weights)."""
+        """A finite pass over `split` in per-replica batches; filler rows have weight 0."""
 
     @abc.abstractmethod
-    def token_losses(self, targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        """Per-token losses in nats; the trainer does the averaging that distribution requires."""
+    def steps_per_epoch(self, global_batch_size: int) -> int:
+        """Steps that show the model the training split once."""
 
     @abc.abstractmethod
-    def metrics(self, mean_loss: float, split: str) -> dict[str, float]:
-        """Reported metrics for a split given its mean per-token loss."""
+    def tokens_per_step(self, global_batch_size: int) -> int:
+        """Input positions one training step reads (for tokens/s)."""
+
+    def eval_batch_size(self, train_batch_size: int, replicas: int) -> int:
+        """The global batch for evaluation: about 64 rows, a multiple of the replicas."""
+        batch = train_batch_size * max(1, 64 // train_batch_size)
+        return max(replicas, batch - batch % replicas)
+
+    def describe_data(self) -> str:
+        """The data in a few words, for the run's first log line."""
+        return ""
+
+    def eval_splits(self) -> list[str]:
+        """The splits evaluation can read, validation first."""
+        return ["validation", "test"]
+
+    # ----------------------------------------------------------------------------- the model
+
+    @abc.abstractmethod
+    def build_model(self, backbone: keras.Model) -> keras.Model:
+        """This task's head on `backbone`, built (its weights exist)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def model_for(cls, backbone: keras.Model, vocab_size: int, options: Any) -> keras.Model:
+        """The task's model from sizes and Options alone, without data (`zoo.build`)."""
+
+    def initialize(self, model: keras.Model, pretrained: keras.Model) -> None:
+        """Starts `model` from `pretrained`'s backbone (fine-tuning); the head stays new.
+
+        Backbone weights are matched by their path below the backbone; a missing weight or a
+        different shape means the two backbones differ, which is a DataError.
+        """
+        copy_backbone_weights(pretrained.backbone, model.backbone)
+
+    # ----------------------------------------------------------------------------- training
+
+    @abc.abstractmethod
+    def loss(
+        self, model: keras.Model, batch: Batch, carry: Any, training: bool
+    ) -> tuple[tf.Tensor, tf.Tensor, Any]:
+        """(sum of per-target losses x weights, sum of weights, new carry) for one replica.
+
+        The trainer divides by the weight summed over every replica, so each target counts the
+        same however the batch was split.
+        """
+
+    def initial_carry(self, model: keras.Model, batch_size: int) -> Any:
+        """State carried from one batch into the next (truncated BPTT); none by default."""
+        return ()
+
+    # ----------------------------------------------------------------------------- evaluation
+
+    @abc.abstractmethod
+    def eval_statistics(
+        self, model: keras.Model, batch: Batch, carry: Any
+    ) -> tuple[dict[str, tf.Tensor], Any]:
+        """Additive statistics of one batch (sums, counts, confusion counts) and the new carry.
+
+        The evaluator sums each entry over replicas and batches, then calls `metrics`.
+        """
+
+    @abc.abstractmethod
+    def metrics(self, totals: Mapping[str, np.ndarray], split: str) -> dict[str, Any]:
+        """The reported metrics of a split from its summed statistics; "loss" comes first."""
+
+    def extra_metrics(self, model: keras.Model, split: str) -> dict[str, Any]:
+        """Metrics that need more than sums of batch statistics (e.g. BLEU from decoded text),
+        computed once at the end of a run and by `zoo.evaluate`; none by default."""
+        return {}
+
+    # ----------------------------------------------------------------------------- reporting
+
+    def report(self, model: keras.Model, *, jit_compile: bool = False) -> dict[str, str]:
+        """What a finished run shows a person (the LM's text sample); nothing by default."""
+        return {}
+
+    # ----------------------------------------------------------------------------- serving
+
+    @abc.abstractmethod
+    def serving_signatures(
+        self, model: keras.Model, decoding: Any
+    ) -> dict[str, tf.types.experimental.PolymorphicFunction]:
+        """Traced tf.functions by signature name: raw inputs in (text), answers out.
+
+        `decoding` holds the export's generation defaults (a `tasks.decoding.SamplingConfig`)
+        for tasks that generate.
+        """
+
+    @abc.abstractmethod
+    def warmup_requests(self) -> list[tuple[str, dict[str, np.ndarray]]]:
+        """(signature, inputs) pairs a server replays before it takes traffic."""
+
+    def serving_resources(self) -> list[tf.Module]:
+        """Modules whose tables and files the export must carry (the tokenizer)."""
+        return [self.tokenizer]
+
+
+def backbone_weights(backbone: keras.Model) -> dict[str, keras.Variable]:
+    """The backbone's variables by their path below the backbone itself."""
+    prefix = backbone.path.rstrip("/") + "/" if backbone.path else ""
+    return {_below(v.path, prefix): v for v in backbone.weights}
+
+
+def copy_backbone_weights(source: keras.Model, target: keras.Model) -> None:
+    """Assigns every weight of `target` from the same-named weight of `source`."""
+    theirs, ours = backbone_weights(source), backbone_weights(target)
+    missing = sorted(set(ours) - set(theirs))
+    if missing:
+        raise DataError(
+            f"the pretrained backbone has no weight {missing[0]} (and {len(missing) - 1} more): "
+            "it is a different kind of backbone"
+        )
+    for name, variable in ours.items():
+        if tuple(theirs[name].shape) != tuple(variable.shape):
+            raise DataError(
+                f"the pretrained backbone's {name} has shape {tuple(theirs[name].shape)}, this "
+                f"model's {tuple(variable.shape)}: the backbones differ (vocabulary or size)"
+            )
+        variable.assign(theirs[name])
+
+
+def _below(path: str, prefix: str) -> str:
+    return path[len(prefix) :] if path.startswith(prefix) else path

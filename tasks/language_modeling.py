@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import Task
+from tasks.base import Batch, DataSpec, Task
+from tasks.causal_lm import CausalLM
 from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, load_corpus, load_tokenizer
+from tasks.decoding import SamplingConfig, generate_tokens
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageModelingOptions:
+    """The causal-LM task's settings (`--set key=value`).
+
+    Attributes:
+        tie_embeddings: the head is the transposed token embedding (else a Dense layer).
+        head_bias: the untied head has a bias (Zaremba's softmax layer does, GPT's none).
+        stateful: read text as contiguous streams. Recurrent models train with truncated
+            BPTT, their state carried from one batch into the next and reset each epoch, and
+            evaluate one stream per replica; counted models are always read this way.
+        sample_length: tokens of text sampled at the end of a run.
+        sample_prompt: the text that sample continues.
+    """
+
+    tie_embeddings: bool = True
+    head_bias: bool = False
+    stateful: bool = False
+    sample_length: int = 200
+    sample_prompt: str = "\n"
 
 
 class LanguageModelingTask(Task):
@@ -28,45 +54,64 @@ class LanguageModelingTask(Task):
     reads the i-th window of every stream, so a recurrent model can carry its state from one batch
     into the next. Evaluation then reads one stream per replica, scoring every token.
 
+    The corpus is read on first use: a run can be exported or served without it.
+
     Example:
 
-        task = LanguageModelingTask.from_names("tiny_shakespeare", "char", sequence_length=64)
+        task = LanguageModelingTask("tiny_shakespeare", tokenizer, sequence_length=64)
         ds = task.train_dataset(12, seed=0, start_step=0, num_steps=100)
     """
 
+    name = "causal_lm"
+    description = (
+        "next-token prediction: loss, perplexity, bits per character; generate and score text"
+    )
+    Options = LanguageModelingOptions
+
     def __init__(
-        self, corpus: Corpus, tokenizer: Tokenizer, sequence_length: int, stateful: bool = False
+        self,
+        corpus: Corpus | str,
+        tokenizer: Tokenizer,
+        sequence_length: int,
+        **options: Any,
     ):
         if sequence_length < 1:
             raise DataError(f"sequence_length must be positive, got {sequence_length}")
-        self.corpus = corpus
+        self._corpus = corpus
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
-        self.stateful = stateful
+        self.options = self.options_from(options)
         self._tokens: dict[str, np.ndarray] = {}
 
     @classmethod
-    def from_names(
+    def create(
         cls,
-        dataset: str,
-        tokenizer: str,
+        data: DataSpec,
+        options: Mapping[str, Any],
         *,
-        sequence_length: int,
-        vocab_size: int | None = None,
-        tokenizer_dir: str | None = None,
-        stateful: bool = False,
+        run_dir: str | None = None,
+        tokenizer: Tokenizer | None = None,
     ) -> LanguageModelingTask:
-        """Loads `dataset` (a name or a path) and builds its tokenizer on the training split.
+        saved = os.path.join(run_dir, "tokenizer") if run_dir else None
+        corpus: Corpus | str = data.dataset
+        if saved and os.path.isdir(saved) and os.listdir(saved):
+            tokenizer = load_tokenizer(saved)
+        elif tokenizer is None:
+            corpus = load_corpus(data.dataset)
+            tokenizer = build_tokenizer(
+                data.tokenizer, corpus.split("train"), vocab_size=data.vocab_size
+            )
+        return cls(corpus, tokenizer, data.sequence_length, **options)
 
-        With `tokenizer_dir` holding a saved tokenizer (a run being resumed or evaluated), that
-        vocabulary is used instead of learning a new one.
-        """
-        corpus = load_corpus(dataset)
-        if tokenizer_dir and os.path.isdir(tokenizer_dir) and os.listdir(tokenizer_dir):
-            tok = load_tokenizer(tokenizer_dir)
-        else:
-            tok = build_tokenizer(tokenizer, corpus.split("train"), vocab_size=vocab_size)
-        return cls(corpus, tok, sequence_length, stateful=stateful)
+    @property
+    def corpus(self) -> Corpus:
+        if not isinstance(self._corpus, Corpus):
+            self._corpus = load_corpus(self._corpus)
+        return self._corpus
+
+    @property
+    def stateful(self) -> bool:
+        return self.options.stateful
 
     @property
     def vocab_size(self) -> int:
@@ -84,6 +129,8 @@ class LanguageModelingTask(Task):
             self._tokens[split] = ids
         return self._tokens[split]
 
+    # ----------------------------------------------------------------------------- data
+
     def steps_per_epoch(self, global_batch_size: int) -> int:
         """Steps that show the model as many tokens as the training split holds."""
         if self.stateful:
@@ -91,6 +138,15 @@ class LanguageModelingTask(Task):
             return max(1, (stream - 1) // self.sequence_length)
         windows = (len(self.tokens("train")) - 1) // self.sequence_length
         return max(1, windows // global_batch_size)
+
+    def tokens_per_step(self, global_batch_size: int) -> int:
+        return global_batch_size * self.sequence_length
+
+    def describe_data(self) -> str:
+        return f"{self.corpus.name} ({self.corpus.source or 'generated'})"
+
+    def eval_splits(self) -> list[str]:
+        return [s for s in ("validation", "test", "train") if s in self.corpus.splits]
 
     def train_dataset(
         self,
@@ -101,55 +157,61 @@ class LanguageModelingTask(Task):
         num_steps: int,
         input_context: tf.distribute.InputContext | None = None,
     ) -> tf.data.Dataset:
+        layout = _ReplicaLayout.of(global_batch_size, input_context)
         if self.stateful:
-            return self._stream_dataset(global_batch_size, start_step, num_steps, input_context)
-        replicas, pipeline, pipelines = _replica_layout(global_batch_size, input_context)
-        per_replica = global_batch_size // replicas
-        local = replicas // pipelines
+            windows = self._stream_windows(layout)
+        else:
+            windows = self._random_windows(layout, seed)
+
+        def batches_for_step(step):
+            # [local replicas, per-replica batch, length + 1] -> one element per replica.
+            window, reset = windows(step)
+            features = {"token_ids": window[:, :, :-1]}
+            if self.stateful:
+                features["reset"] = tf.fill([layout.local], reset)
+            weights = tf.ones(tf.shape(window[:, :, 1:]), tf.float32)
+            return tf.data.Dataset.from_tensor_slices((features, window[:, :, 1:], weights))
+
+        ds = tf.data.Dataset.range(start_step, num_steps).flat_map(batches_for_step)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def _random_windows(self, layout: _ReplicaLayout, seed: int):
+        """step -> this pipeline's rows of random windows [local, per_replica, length + 1]."""
         tokens = tf.constant(self.tokens("train"))
         length = self.sequence_length
         max_offset = int(tokens.shape[0]) - length
 
-        def windows_for_step(step):
+        def windows(step):
             offsets = tf.random.stateless_uniform(
-                [global_batch_size], seed=tf.stack([tf.constant(seed, tf.int64), step]),
+                [layout.global_batch], seed=tf.stack([tf.constant(seed, tf.int64), step]),
                 minval=0, maxval=max_offset, dtype=tf.int64,
             )
             window = tf.gather(tokens, offsets[:, None] + tf.range(length + 1, dtype=tf.int64))
             # Replica r of the whole job always gets rows [r*b, (r+1)*b) of the global batch, so
             # the same global batch is seen whatever the number of replicas.
-            mine = tf.reshape(window, [replicas, per_replica, length + 1])
-            mine = mine[pipeline * local : (pipeline + 1) * local]
-            return tf.data.Dataset.from_tensor_slices((mine[:, :, :-1], mine[:, :, 1:]))
+            return layout.mine(window), tf.constant(False)
 
-        ds = tf.data.Dataset.range(start_step, num_steps).flat_map(windows_for_step)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return windows
 
-    def _stream_dataset(
-        self,
-        global_batch_size: int,
-        start_step: int,
-        num_steps: int,
-        input_context: tf.distribute.InputContext | None,
-    ) -> tf.data.Dataset:
-        replicas, pipeline, pipelines = _replica_layout(global_batch_size, input_context)
-        per_replica = global_batch_size // replicas
-        local = replicas // pipelines
+    def _stream_windows(self, layout: _ReplicaLayout):
+        """step -> the step's window of every row's contiguous stream, and whether it starts an
+        epoch (a recurrent model's carried state is reset there, as Zaremba et al. do)."""
         length = self.sequence_length
         ids = self.tokens("train")
-        stream = len(ids) // global_batch_size
-        streams = ids[: stream * global_batch_size].reshape(global_batch_size, stream)
-        mine = streams.reshape(replicas, per_replica, stream)
-        mine = tf.constant(mine[pipeline * local : (pipeline + 1) * local])
-        per_epoch = self.steps_per_epoch(global_batch_size)
+        stream = len(ids) // layout.global_batch
+        streams = layout.mine(ids[: stream * layout.global_batch].reshape(-1, stream))
+        per_epoch = self.steps_per_epoch(layout.global_batch)
 
-        def windows_for_step(step):
+        def windows(step):
             start = (step % per_epoch) * length
-            window = mine[:, :, start : start + length + 1]
-            return tf.data.Dataset.from_tensor_slices((window[:, :, :-1], window[:, :, 1:]))
+            return streams[:, :, start : start + length + 1], tf.equal(step % per_epoch, 0)
 
-        ds = tf.data.Dataset.range(start_step, num_steps).flat_map(windows_for_step)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return windows
+
+    def eval_batch_size(self, train_batch_size: int, replicas: int) -> int:
+        if self.stateful:
+            return replicas  # one contiguous stream per replica, state carried throughout
+        return super().eval_batch_size(train_batch_size, replicas)
 
     def eval_dataset(
         self,
@@ -159,13 +221,11 @@ class LanguageModelingTask(Task):
         max_batches: int | None = None,
         input_context: tf.distribute.InputContext | None = None,
     ) -> tf.data.Dataset:
-        replicas, pipeline, pipelines = _replica_layout(global_batch_size, input_context)
-        per_replica = global_batch_size // replicas
-        local = replicas // pipelines
-        length = self.sequence_length
+        layout = _ReplicaLayout.of(global_batch_size, input_context)
         ids = self.tokens(split)
         if self.stateful:
-            return self._stream_eval_dataset(ids, replicas, pipeline, local, max_batches)
+            return self._stream_eval_dataset(ids, layout, max_batches)
+        length = self.sequence_length
         count = (len(ids) - 1) // length
         inputs = ids[: count * length].reshape(count, length)
         targets = ids[1 : count * length + 1].reshape(count, length)
@@ -176,47 +236,105 @@ class LanguageModelingTask(Task):
         padded = batches * global_batch_size
 
         def fit(a: np.ndarray) -> np.ndarray:
-            a = a[:padded]
-            pad = np.zeros((padded - len(a), length), a.dtype)
-            a = np.concatenate([a, pad])
-            a = a.reshape(batches, replicas, per_replica, length)
-            return a[:, pipeline * local : (pipeline + 1) * local].reshape(-1, per_replica, length)
+            """[windows, length] -> this pipeline's replica batches, batch after batch."""
+            a = np.concatenate([a[:padded], np.zeros((padded - len(a[:padded]), length), a.dtype)])
+            a = a.reshape(batches, layout.replicas, layout.per_replica, length)
+            a = a[:, layout.pipeline * layout.local : (layout.pipeline + 1) * layout.local]
+            return a.reshape(-1, layout.per_replica, length)
 
-        return tf.data.Dataset.from_tensor_slices((fit(inputs), fit(targets), fit(weights)))
+        features = {"token_ids": fit(inputs)}
+        return tf.data.Dataset.from_tensor_slices((features, fit(targets), fit(weights)))
 
     def _stream_eval_dataset(
-        self, ids: np.ndarray, replicas: int, pipeline: int, local: int, max_batches: int | None
+        self, ids: np.ndarray, layout: _ReplicaLayout, max_batches: int | None
     ) -> tf.data.Dataset:
         """One contiguous stream per replica, every token scored; the tail is weight-0 padding."""
-        length = self.sequence_length
+        length, replicas = self.sequence_length, layout.replicas
         stream = (len(ids) - 1) // replicas
         batches = math.ceil(stream / length)
         if max_batches is not None:
             batches = min(batches, max_batches)
         padded = batches * length
 
-        def streams(offset: int) -> np.ndarray:
-            rows = ids[offset : offset + stream * replicas].reshape(replicas, stream)
-            rows = np.pad(rows[:, :padded], [(0, 0), (0, max(0, padded - stream))])
-            rows = rows[pipeline * local : (pipeline + 1) * local]
+        def streams(rows: np.ndarray) -> np.ndarray:
+            rows = np.pad(rows[:, :padded], [(0, 0), (0, max(0, padded - rows.shape[1]))])
+            rows = rows[layout.pipeline * layout.local : (layout.pipeline + 1) * layout.local]
             # [replicas, batches, length] -> [batches * local replicas, 1, length]
-            return rows.reshape(local, batches, length).transpose(1, 0, 2).reshape(-1, 1, length)
+            return rows.reshape(layout.local, batches, length).transpose(1, 0, 2).reshape(
+                -1, 1, length
+            )
 
+        inputs = ids[: stream * replicas].reshape(replicas, stream)
+        targets = ids[1 : stream * replicas + 1].reshape(replicas, stream)
         weights = np.zeros((replicas, padded), np.float32)
         weights[:, : min(stream, padded)] = 1.0
-        weights = weights[pipeline * local : (pipeline + 1) * local]
-        weights = weights.reshape(local, batches, length).transpose(1, 0, 2).reshape(-1, 1, length)
-        return tf.data.Dataset.from_tensor_slices((streams(0), streams(1), weights))
+        features = {"token_ids": streams(inputs)}
+        return tf.data.Dataset.from_tensor_slices((features, streams(targets), streams(weights)))
+
+    # ----------------------------------------------------------------------------- the model
+
+    def build_model(self, backbone: keras.Model) -> keras.Model:
+        return self.model_for(backbone, self.vocab_size, self.options)
+
+    @classmethod
+    def model_for(
+        cls, backbone: keras.Model, vocab_size: int, options: LanguageModelingOptions
+    ) -> CausalLM:
+        """A built CausalLM on `backbone` (one [1, 1] id: any length works afterwards)."""
+        model = CausalLM(
+            backbone,
+            vocab_size,
+            tie_embeddings=options.tie_embeddings,
+            head_bias=options.head_bias,
+            dtype=backbone.dtype_policy,
+            name=cls.name,
+        )
+        model(tf.zeros((1, 1), tf.int32))
+        return model
+
+    # ----------------------------------------------------------------------------- training
+
+    def initial_carry(self, model: keras.Model, batch_size: int) -> Any:
+        if not self.stateful:
+            return ()
+        if not hasattr(model, "call_with_state"):
+            raise DataError("stateful training needs a recurrent model (an LSTM backbone)")
+        return model.initial_decoding_state(batch_size)
+
+    def _logits(self, model, features, carry, training: bool):
+        if not self.stateful:
+            return model(features["token_ids"], training=training), carry
+        if "reset" in features:  # a new epoch starts its streams from zero state
+            carry = tf.nest.map_structure(
+                lambda s: tf.where(features["reset"], tf.zeros_like(s), s), carry
+            )
+        return model.call_with_state(features["token_ids"], carry, training=training)
 
     def token_losses(self, targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
         return keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
 
-    def metrics(self, mean_loss: float, split: str) -> dict[str, float]:
+    def loss(self, model, batch: Batch, carry, training: bool):
+        features, targets, weights = batch
+        logits, carry = self._logits(model, features, carry, training)
+        losses = self.token_losses(targets, logits)
+        return tf.reduce_sum(losses * weights), tf.reduce_sum(weights), carry
+
+    # ----------------------------------------------------------------------------- evaluation
+
+    def eval_statistics(self, model, batch: Batch, carry):
+        loss_sum, weight, carry = self.loss(model, batch, carry, training=False)
+        return {"loss_sum": loss_sum, "weight": weight}, carry
+
+    def metrics(self, totals: Mapping[str, np.ndarray], split: str) -> dict[str, float]:
         """Loss in nats per token, perplexity, and bits per character of the split's text.
 
         Bits per character is the total code length over the number of characters, so it compares
         models across tokenizers; for the char tokenizer it is simply loss / ln 2.
         """
+        return self.metrics_of(float(totals["loss_sum"]) / max(float(totals["weight"]), 1.0), split)
+
+    def metrics_of(self, mean_loss: float, split: str) -> dict[str, float]:
+        """The metrics of a split whose mean per-token loss is `mean_loss`."""
         chars = len(self.corpus.split(split))
         tokens_per_char = len(self.tokens(split)) / max(chars, 1)
         return {
@@ -225,16 +343,73 @@ class LanguageModelingTask(Task):
             "bits_per_char": mean_loss / math.log(2) * tokens_per_char,
         }
 
+    # ----------------------------------------------------------------------------- reporting
 
-def _replica_layout(
-    global_batch_size: int, input_context: tf.distribute.InputContext | None
-) -> tuple[int, int, int]:
-    """(replicas in the job, this pipeline's index, number of pipelines)."""
-    if input_context is None:
-        return 1, 0, 1
-    replicas = input_context.num_replicas_in_sync
-    if global_batch_size % replicas:
-        raise DataError(
-            f"batch_size {global_batch_size} must be divisible by the {replicas} replicas"
+    def report(self, model: keras.Model, *, jit_compile: bool = False) -> dict[str, str]:
+        """A text sample: `sample_length` tokens after `sample_prompt`, sampled as nanoGPT's
+        sample.py samples (temperature 0.8, top-k 200; greedy text loops) with a fixed seed."""
+        if self.options.sample_length <= 0:
+            return {}
+        return {"sample": self.sample(model, self.options.sample_length, jit_compile=jit_compile)}
+
+    def sample(self, model: keras.Model, length: int, *, jit_compile: bool = False) -> str:
+        ids = self.tokenizer.encode(self.options.sample_prompt)
+        if len(ids) == 0:
+            ids = np.zeros([1], np.int32)
+        out = generate_tokens(model, ids[None, :], length, SamplingConfig(), jit_compile)
+        return self.tokenizer.decode(out[0].tolist())
+
+    # ----------------------------------------------------------------------------- serving
+
+    def serving_signatures(self, model: keras.Model, decoding: SamplingConfig):
+        from tasks.lm_serving import lm_signatures
+
+        # Scoring reads a text as evaluation reads a split: windows, or one stream.
+        window = None if self.stateful else self.sequence_length
+        return lm_signatures(model, self.tokenizer, sampling=decoding, score_window=window)
+
+    def warmup_requests(self) -> list[tuple[str, dict[str, np.ndarray]]]:
+        from tasks.lm_serving import warmup_requests
+
+        return warmup_requests()
+
+
+@dataclasses.dataclass(frozen=True)
+class _ReplicaLayout:
+    """How a global batch splits over replicas, and which replicas this input pipeline feeds."""
+
+    global_batch: int
+    replicas: int
+    pipeline: int
+    pipelines: int
+
+    @classmethod
+    def of(
+        cls, global_batch: int, input_context: tf.distribute.InputContext | None
+    ) -> _ReplicaLayout:
+        if input_context is None:
+            return cls(global_batch, 1, 0, 1)
+        replicas = input_context.num_replicas_in_sync
+        if global_batch % replicas:
+            raise DataError(
+                f"batch_size {global_batch} must be divisible by the {replicas} replicas"
+            )
+        return cls(
+            global_batch, replicas, input_context.input_pipeline_id,
+            input_context.num_input_pipelines,
         )
-    return replicas, input_context.input_pipeline_id, input_context.num_input_pipelines
+
+    @property
+    def per_replica(self) -> int:
+        return self.global_batch // self.replicas
+
+    @property
+    def local(self) -> int:
+        """Replicas this pipeline feeds."""
+        return self.replicas // self.pipelines
+
+    def mine(self, rows) -> tf.Tensor:
+        """[global_batch, ...] rows -> this pipeline's [local, per_replica, ...] (replica r
+        always gets rows [r * per_replica, (r + 1) * per_replica))."""
+        shaped = tf.reshape(rows, [self.replicas, self.per_replica, *rows.shape[1:]])
+        return shaped[self.pipeline * self.local : (self.pipeline + 1) * self.local]

@@ -29,96 +29,198 @@ ids[kL:(k+1)L] predicting ids[kL+1:(k+1)L+1], each window from an empty context;
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
+
+from tasks.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate
 
 # A text longer than this (in tokens) is refused rather than risking the server's memory.
 MAX_INPUT_TOKENS = 1 << 16
 # Tokens fed to the model per forward pass when scoring; bounds the [windows, L, vocab] logits.
 SCORE_TOKENS_PER_PASS = 8192
+WARMUP_TEXT = "The quick brown fox"
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 _INTS = tf.TensorSpec([None], tf.int32)
 _FLOATS = tf.TensorSpec([None], tf.float32)
+# The per-prompt inputs of `generate`, after `prompts`, as (name, dtype).
+_PER_PROMPT = (
+    ("max_new_tokens", tf.int32),
+    ("temperature", tf.float32),
+    ("top_k", tf.int32),
+    ("top_p", tf.float32),
+    ("seed", tf.int32),
+)
 
 
 def lm_signatures(
     model: Any,
     tokenizer: tf.Module,
-    generate: Callable[..., tuple[tf.Tensor, tf.Tensor]],
     *,
-    sampling: Mapping[str, Any],
-    max_new_tokens_cap: int,
+    sampling: SamplingConfig,
     score_window: int | None,
     max_input_tokens: int = MAX_INPUT_TOKENS,
 ) -> dict[str, tf.types.experimental.PolymorphicFunction]:
     """The four serving signatures, as traced tf.functions keyed by signature name.
 
     Args:
-        model: maps int32 ids [B, T] to logits [B, T, V] and speaks the decoding protocol that
-            `generate` drives; `context_length`, when it has one, bounds T.
+        model: a `tasks.protocols.LanguageModel`; `context_length`, when it has one, bounds T.
         tokenizer: a `tasks.data.Tokenizer` (`tf_tokenize`, `tf_detokenize`, `vocab_size`).
-        generate: `generate(model, prompt_ids, prompt_lengths, *, max_new_tokens, temperature,
-            top_k, top_p, seed, num_beams, no_repeat_ngram_size, stop_token_ids)` ->
-            (new_ids [B, N], new_lengths [B]).
-        sampling: the export's defaults, every keyword of `generate` after prompt_lengths;
-            `serving_default` uses all of them, `generate` those its inputs do not override.
-        max_new_tokens_cap: the most tokens one request may ask for.
+        sampling: the export's defaults: `serving_default` uses all of them, `generate` those
+            its inputs do not override (beams, n-gram bans, stop tokens).
         score_window: tokens per scoring window (the run's sequence length), or None to read
             each text in one pass.
         max_input_tokens: the longest prompt or text accepted, in tokens.
     """
-    context = getattr(model, "context_length", None)
-    vocab_size = int(tokenizer.vocab_size)
-    fixed = {k: sampling[k] for k in ("num_beams", "no_repeat_ngram_size", "stop_token_ids")}
+    signatures = _LanguageModelSignatures(model, tokenizer, sampling, score_window,
+                                          max_input_tokens).functions()
+    for function in signatures.values():
+        function.get_concrete_function()  # trace now: the export needs concrete functions
+    return signatures
 
-    def tokenize(texts: tf.Tensor, what: str, min_tokens: int) -> tf.RaggedTensor:
+
+def warmup_requests() -> list[tuple[str, dict[str, np.ndarray]]]:
+    """One small request per signature a client sends text to (TF Serving replays them)."""
+    prompts = np.array([WARMUP_TEXT.encode()], dtype=object)
+    one = {"max_new_tokens": 4, "temperature": 0.8, "top_k": 10, "top_p": 0.9, "seed": 1}
+    generate_inputs = {
+        name: np.array([one[name]], dtype.as_numpy_dtype) for name, dtype in _PER_PROMPT
+    }
+    return [
+        ("serving_default", {"prompts": prompts}),
+        ("generate", {"prompts": prompts, **generate_inputs}),
+        ("score", {"texts": prompts}),
+    ]
+
+
+class _LanguageModelSignatures:
+    """The signatures' bodies, and the input checks they share."""
+
+    def __init__(self, model, tokenizer, sampling: SamplingConfig, score_window, max_tokens):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.sampling = sampling
+        self.score_window = score_window
+        self.max_tokens = max_tokens
+        self.context = getattr(model, "context_length", None)
+        self.vocab_size = int(tokenizer.vocab_size)
+
+    def functions(self) -> dict[str, Any]:
+        generate_signature = tf.function(
+            self.generate, input_signature=[_STRINGS] + [_INTS, _FLOATS, _INTS, _FLOATS, _INTS]
+        )
+
+        @tf.function(input_signature=[_STRINGS])
+        def serving_default(prompts):
+            batch = tf.shape(prompts)[:1]
+            defaults = dataclasses.asdict(self.sampling)
+            values = [tf.fill(batch, tf.constant(defaults[name], dtype)) for name, dtype in
+                      _PER_PROMPT]
+            # Calls the traced `generate`: one decoding graph in the SavedModel, not two.
+            return generate_signature(prompts, *values)
+
+        return {
+            "serving_default": serving_default,
+            "generate": generate_signature,
+            "score": tf.function(self.score, input_signature=[_STRINGS]),
+            "logits": tf.function(
+                self.logits, input_signature=[tf.TensorSpec([None, None], tf.int32)]
+            ),
+        }
+
+    # ----------------------------------------------------------------------------- signatures
+
+    def generate(self, prompts, max_new_tokens, temperature, top_k, top_p, seed):
+        per_prompt = dict(zip([name for name, _ in _PER_PROMPT],
+                              [max_new_tokens, temperature, top_k, top_p, seed]))
+        with tf.control_dependencies(self._generate_checks(prompts, per_prompt)):
+            ids = self._tokenize(prompts, "prompts", min_tokens=1)
+        if self.context is not None:
+            ids = ids[:, -self.context :]  # generate would drop these too; this bounds the padding
+        fixed = {k: getattr(self.sampling, k)
+                 for k in ("num_beams", "no_repeat_ngram_size", "stop_token_ids")}
+        new_ids, new_lengths = generate(
+            self.model, ids.to_tensor(), tf.cast(ids.row_lengths(), tf.int32),
+            **per_prompt, **fixed,
+        )
+        new_ids, new_lengths = tf.cast(new_ids, tf.int32), tf.cast(new_lengths, tf.int32)
+        text = self.tokenizer.tf_detokenize(
+            tf.RaggedTensor.from_tensor(new_ids, lengths=new_lengths)
+        )
+        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
+        return {"text": text, "token_ids": new_ids, "lengths": new_lengths}
+
+    def score(self, texts):
+        ids = self._tokenize(texts, "texts", min_tokens=2)
+        log_likelihood = -_windowed_token_losses(self.model, ids, self.score_window)
+        num_tokens = tf.cast(ids.row_lengths(), tf.int32) - 1
+        perplexity = tf.exp(-log_likelihood / tf.cast(num_tokens, tf.float32))
+        return {"log_likelihood": log_likelihood, "num_tokens": num_tokens,
+                "perplexity": perplexity}
+
+    def logits(self, token_ids):
+        shape = tf.shape(token_ids)
         checks = [
-            tf.debugging.assert_positive(
-                tf.size(texts), message=f"{what}: the batch is empty; send at least one"
-            )
+            tf.debugging.assert_positive(shape[0], message="token_ids: the batch is empty"),
+            tf.debugging.assert_positive(shape[1], message="token_ids: time must be >= 1"),
+            tf.debugging.assert_non_negative(token_ids, message="token_ids must be >= 0"),
+            tf.debugging.assert_less(
+                token_ids, self.vocab_size,
+                message=f"token_ids must be < the vocabulary, {self.vocab_size}",
+            ),
         ]
+        if self.context is not None:
+            checks.append(tf.debugging.assert_less_equal(
+                shape[1], self.context,
+                message=f"token_ids: time must be <= the context, {self.context}",
+            ))
         with tf.control_dependencies(checks):
-            ids = tokenizer.tf_tokenize(tf.identity(texts))
+            out = self.model(tf.identity(token_ids), training=False)
+        return {"logits": tf.cast(out, tf.float32)}
+
+    # ----------------------------------------------------------------------------- checks
+
+    def _tokenize(self, texts: tf.Tensor, what: str, min_tokens: int) -> tf.RaggedTensor:
+        """Tokenized `texts`, failing with InvalidArgument on an empty batch or a bad length."""
+        empty = tf.debugging.assert_positive(
+            tf.size(texts), message=f"{what}: the batch is empty; send at least one"
+        )
+        with tf.control_dependencies([empty]):
+            ids = self.tokenizer.tf_tokenize(tf.identity(texts))
         lengths = ids.row_lengths()
         checks = [
             tf.debugging.assert_greater_equal(
-                lengths,
-                tf.constant(min_tokens, lengths.dtype),
+                lengths, tf.constant(min_tokens, lengths.dtype),
                 message=f"{what}: every entry must tokenize to at least {min_tokens} token(s); "
                 "an empty string has none",
             ),
             tf.debugging.assert_less_equal(
-                lengths,
-                tf.constant(max_input_tokens, lengths.dtype),
-                message=f"{what}: an entry is longer than {max_input_tokens} tokens",
+                lengths, tf.constant(self.max_tokens, lengths.dtype),
+                message=f"{what}: an entry is longer than {self.max_tokens} tokens",
             ),
         ]
         with tf.control_dependencies(checks):
             return tf.identity(ids)
 
-    def run_generate(prompts, max_new_tokens, temperature, top_k, top_p, seed):
+    @staticmethod
+    def _generate_checks(prompts, per_prompt: dict) -> list:
         batch = tf.shape(prompts)[0]
         checks = [
             tf.debugging.assert_equal(
                 tf.shape(value)[0], batch, message=f"generate: {name} needs one value per prompt"
             )
-            for name, value in [
-                ("max_new_tokens", max_new_tokens),
-                ("temperature", temperature),
-                ("top_k", top_k),
-                ("top_p", top_p),
-                ("seed", seed),
-            ]
+            for name, value in per_prompt.items()
         ]
-        checks += [
-            tf.debugging.assert_positive(max_new_tokens, message="max_new_tokens must be >= 1"),
+        max_new, temperature = per_prompt["max_new_tokens"], per_prompt["temperature"]
+        top_k, top_p = per_prompt["top_k"], per_prompt["top_p"]
+        return checks + [
+            tf.debugging.assert_positive(max_new, message="max_new_tokens must be >= 1"),
             tf.debugging.assert_less_equal(
-                max_new_tokens,
-                max_new_tokens_cap,
-                message=f"max_new_tokens must be <= {max_new_tokens_cap}",
+                max_new, MAX_NEW_TOKENS_CAP,
+                message=f"max_new_tokens must be <= {MAX_NEW_TOKENS_CAP}",
             ),
             tf.debugging.assert_greater_equal(
                 temperature, 0.0, message="temperature must be >= 0 (0 is greedy)"
@@ -128,86 +230,6 @@ def lm_signatures(
             tf.debugging.assert_positive(top_p, message="top_p must be in (0, 1]"),
             tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must be in (0, 1]"),
         ]
-        with tf.control_dependencies(checks):
-            ids = tokenize(prompts, "prompts", min_tokens=1)
-        if context is not None:
-            ids = ids[:, -context:]  # generate would drop these too; this bounds the padding
-        new_ids, new_lengths = generate(
-            model,
-            ids.to_tensor(),
-            tf.cast(ids.row_lengths(), tf.int32),
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            **fixed,
-        )
-        new_ids = tf.cast(new_ids, tf.int32)
-        new_lengths = tf.cast(new_lengths, tf.int32)
-        text = tokenizer.tf_detokenize(tf.RaggedTensor.from_tensor(new_ids, lengths=new_lengths))
-        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
-        return {"text": text, "token_ids": new_ids, "lengths": new_lengths}
-
-    @tf.function(input_signature=[_STRINGS, _INTS, _FLOATS, _INTS, _FLOATS, _INTS])
-    def generate_signature(prompts, max_new_tokens, temperature, top_k, top_p, seed):
-        return run_generate(prompts, max_new_tokens, temperature, top_k, top_p, seed)
-
-    @tf.function(input_signature=[_STRINGS])
-    def serving_default(prompts):
-        batch = tf.shape(prompts)[:1]
-        # Calls the traced `generate` function: one decoding graph in the SavedModel, not two.
-        return generate_signature(
-            prompts,
-            tf.fill(batch, tf.constant(sampling["max_new_tokens"], tf.int32)),
-            tf.fill(batch, tf.constant(sampling["temperature"], tf.float32)),
-            tf.fill(batch, tf.constant(sampling["top_k"], tf.int32)),
-            tf.fill(batch, tf.constant(sampling["top_p"], tf.float32)),
-            tf.fill(batch, tf.constant(sampling["seed"], tf.int32)),
-        )
-
-    @tf.function(input_signature=[_STRINGS])
-    def score(texts):
-        ids = tokenize(texts, "texts", min_tokens=2)
-        log_likelihood = -_windowed_token_losses(model, ids, score_window)
-        num_tokens = tf.cast(ids.row_lengths(), tf.int32) - 1
-        perplexity = tf.exp(-log_likelihood / tf.cast(num_tokens, tf.float32))
-        return {
-            "log_likelihood": log_likelihood,
-            "num_tokens": num_tokens,
-            "perplexity": perplexity,
-        }
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
-    def logits(token_ids):
-        shape = tf.shape(token_ids)
-        checks = [
-            tf.debugging.assert_positive(shape[0], message="token_ids: the batch is empty"),
-            tf.debugging.assert_positive(shape[1], message="token_ids: time must be >= 1"),
-            tf.debugging.assert_non_negative(token_ids, message="token_ids must be >= 0"),
-            tf.debugging.assert_less(
-                token_ids, vocab_size, message=f"token_ids must be < the vocabulary, {vocab_size}"
-            ),
-        ]
-        if context is not None:
-            checks.append(
-                tf.debugging.assert_less_equal(
-                    shape[1], context, message=f"token_ids: time must be <= the context, {context}"
-                )
-            )
-        with tf.control_dependencies(checks):
-            out = model(tf.identity(token_ids), training=False)
-        return {"logits": tf.cast(out, tf.float32)}
-
-    signatures = {
-        "serving_default": serving_default,
-        "generate": generate_signature,
-        "score": score,
-        "logits": logits,
-    }
-    for function in signatures.values():
-        function.get_concrete_function()  # trace now: the export needs concrete functions
-    return signatures
 
 
 def _windowed_token_losses(model: Any, ids: tf.RaggedTensor, window: int | None) -> tf.Tensor:

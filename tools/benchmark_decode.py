@@ -5,7 +5,7 @@
     python tools/benchmark_decode.py --jit_compile                # both methods under XLA
 
 Both run greedy decoding of `--new_tokens` tokens on a randomly initialised preset, by default
-inside a plain tf.function (no XLA, as TF Serving runs it). "cached" is `zoo.decoding.generate`:
+inside a plain tf.function (no XLA, as TF Serving runs it). "cached" is `tasks.decoding.generate`:
 one prefill, then one token per step against the cache. "recompute" runs the full forward pass
 over the visible window at every step. Both see the same window (generate's rule: past the
 context, restart from its last half), so they must pick identical tokens; the script checks that.
@@ -87,7 +87,7 @@ def recompute_generate(model, new_tokens: int, jit_compile: bool = False):
 def cached_generate(model, new_tokens: int, jit_compile: bool = False):
     import tensorflow as tf
 
-    from zoo.decoding import generate
+    from tasks.decoding import generate
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
     def run(prompt_ids):
@@ -119,16 +119,10 @@ def main(argv: list[str]) -> None:
     if FLAGS.threads:
         tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-    from zoo.registry import get_preset, model_config
+    from zoo.registry import build
 
     keras.utils.set_random_seed(0)
-    preset = get_preset(FLAGS.model)
-    model = preset.builder(
-        vocab_size=FLAGS.vocab_size,
-        initializer_range=FLAGS.initializer_range,
-        **model_config(FLAGS.model),
-    )
-    model(np.zeros((1, 1), np.int32))
+    model = build(FLAGS.model, FLAGS.vocab_size, initializer_range=FLAGS.initializer_range)
     print(
         f"{FLAGS.model}: {model.count_params():,} parameters, context {model.context_length}, "
         f"vocab {FLAGS.vocab_size}, {FLAGS.new_tokens} new tokens after a "

@@ -40,8 +40,9 @@ def matmul_flops_per_token(model, sequence_length: int) -> float:
             continue
         weights += int(np.prod(v.shape))
     flops = 6.0 * weights
-    if hasattr(model, "context_length"):
-        flops += 12.0 * model.num_layers * sequence_length * model.hidden_dim
+    backbone = getattr(model, "backbone", model)
+    if getattr(backbone, "context_length", None):  # a Transformer: attention scores too
+        flops += 12.0 * backbone.num_layers * sequence_length * backbone.hidden_dim
     return flops
 
 
@@ -49,7 +50,7 @@ def main(argv: list[str]) -> None:
     del argv
     from zoo.config import RunConfig, replace
     from zoo.registry import get_preset
-    from zoo.trainer import Trainer
+    from zoo.runs import make_trainer
 
     preset = get_preset(FLAGS.model)
     config = replace(RunConfig(model=FLAGS.model), preset.training, source="preset")
@@ -64,17 +65,17 @@ def main(argv: list[str]) -> None:
         strategy="default",
     )
     with tempfile.TemporaryDirectory() as model_dir:
-        trainer = Trainer(config, os.path.join(model_dir, "run"))
+        trainer = make_trainer(config, os.path.join(model_dir, "run"))
         iterator = trainer.train_iterator(0)
         for _ in range(FLAGS.warmup):
-            float(trainer.train_step(iterator))
+            float(trainer.train_step(iterator)[0])
         times = []
         for _ in range(FLAGS.steps):
             began = time.perf_counter()
-            float(trainer.train_step(iterator))
+            float(trainer.train_step(iterator)[0])
             times.append(time.perf_counter() - began)
     step = float(np.median(times))
-    tokens = config.batch_size * trainer.task.sequence_length
+    tokens = trainer.task.tokens_per_step(config.batch_size)
     flops = matmul_flops_per_token(trainer.model, trainer.task.sequence_length) * tokens
     print(
         f"{FLAGS.model}: {trainer.model.count_params():,} parameters, batch {config.batch_size} x "

@@ -22,11 +22,14 @@ class RunConfig:
     """Everything a training run needs besides the code. Field names match the `zoo.train` flags."""
 
     model: str = "transformer_lm_tiny"
+    task: str | None = None  # None: the preset's task
     dataset: str = "tiny_shakespeare"
     data: str | None = None
     tokenizer: str = "char"
     vocab_size: int | None = None
     model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    task_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    init_from: str | None = None  # a run directory whose backbone and tokenizer start this one
 
     batch_size: int = 12
     train_steps: int | None = 2000
@@ -46,14 +49,12 @@ class RunConfig:
     seed: int = 1337
     mixed_precision: str = "none"
     jit_compile: bool = True
-    stateful: bool = False
 
     eval_every: int = 250
     eval_batches: int | None = None
     checkpoint_every: int = 250
     log_every: int | None = None  # None: TensorBoard every 10 steps, log lines every ~5%
     keep_checkpoints: int = 3
-    sample_length: int = 200
     strategy: str = "auto"
 
     def to_json(self) -> str:
@@ -105,26 +106,40 @@ def load_config_file(path: str) -> dict[str, Any]:
         if name is not None:
             values["model"] = name
         values["model_overrides"] = {**values.get("model_overrides", {}), **section}
+    if "task" in values and isinstance(values["task"], dict):
+        section = values.pop("task")
+        name = section.pop("name", None)
+        if name is not None:
+            values["task"] = name
+        values["task_options"] = {**values.get("task_options", {}), **section}
     return values
 
 
-def parse_overrides(items: Iterable[str], allowed: Mapping[str, Any]) -> dict[str, Any]:
-    """Parses repeated `key=value` strings against the preset's fields (`allowed` holds defaults).
+def parse_overrides(
+    items: Iterable[str], model: Mapping[str, Any], task: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parses repeated `key=value` strings into (model overrides, task options).
 
-    Values are read as JSON where possible (`3`, `0.1`, `true`, `"x"`), else kept as strings, then
-    coerced to the type of the preset's default so `--set dropout=0` gives a float.
+    A key is a model argument when the preset has it (`model` holds the preset's defaults), else
+    a task setting (`task` holds the task's defaults). Values are read as JSON where possible
+    (`3`, `0.1`, `true`, `"x"`), else kept as strings, then coerced to the type of the default so
+    `--set dropout=0` gives a float.
     """
-    parsed: dict[str, Any] = {}
+    parsed: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        if key not in allowed:
+        for defaults, out in zip((model, task), parsed):
+            if key in defaults:
+                out[key] = coerce(key, raw.strip(), defaults[key])
+                break
+        else:
             raise ConfigError(
-                f"--set: unknown key {key!r} for this model; known: {', '.join(sorted(allowed))}"
+                f"--set: unknown key {key!r}; the model knows {', '.join(sorted(model))}; "
+                f"the task knows {', '.join(sorted(task)) or 'nothing'}"
             )
-        parsed[key] = coerce(key, raw.strip(), allowed[key])
     return parsed
 
 

@@ -1,7 +1,8 @@
 """`python -m zoo.evaluate --model_dir=runs/... --split=test`: score a trained run on a split.
 
-Prints the loss in nats per token, the perplexity and bits per character, and writes them to
-`<model_dir>/eval_<split>.json`.
+Prints the task's metrics (for a language model: loss in nats per token, perplexity and bits per
+character) and writes them to `<model_dir>/eval_<split>.json`. Reads only the run directory and
+the split's data: no optimizer is built, and the training split is not read unless asked for.
 """
 
 from __future__ import annotations
@@ -20,32 +21,37 @@ flags.DEFINE_integer("eval_batches", None, "Cap on the number of batches (defaul
 FLAGS = flags.FLAGS
 
 
+def evaluate_run(model_dir: str, split: str, max_batches: int | None = None) -> tuple[int, dict]:
+    """(step, metrics) of the run's latest checkpoint on `split`."""
+    import tensorflow as tf
+
+    from zoo.evaluation import Evaluator
+    from zoo.runs import load_run
+
+    run = load_run(model_dir)
+    if run.preset.counted:
+        from zoo.train_ngram import evaluate_counts
+
+        return run.step, evaluate_counts(run, split)
+    strategy = tf.distribute.get_strategy()
+    batch = run.task.eval_batch_size(run.config.batch_size, strategy.num_replicas_in_sync)
+    metrics = Evaluator(run.task, run.model, strategy).evaluate(split, batch, max_batches)
+    metrics.update(run.task.extra_metrics(run.model, split))
+    return run.step, metrics
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
-    import dataclasses
-
-    import tensorflow as tf
-
-    from zoo.registry import COUNT_BASED
-    from zoo.trainer import Trainer, load_run_config
+    step, metrics = evaluate_run(FLAGS.model_dir, FLAGS.split, FLAGS.eval_batches)
+    from zoo.runs import load_run_config
 
     config = load_run_config(FLAGS.model_dir)
-    if config.model in COUNT_BASED:
-        from zoo.train_ngram import evaluate as evaluate_counts
-
-        step, metrics = 0, evaluate_counts(config, FLAGS.model_dir, FLAGS.split)
-    else:
-        config = dataclasses.replace(config, eval_batches=FLAGS.eval_batches, strategy="default")
-        trainer = Trainer(config, FLAGS.model_dir, strategy=tf.distribute.get_strategy())
-        step = trainer.restore()
-        if step == 0:
-            raise ConfigError(f"{FLAGS.model_dir} has no checkpoint to evaluate")
-        metrics = trainer.evaluate(FLAGS.split)
     result = {"model_dir": FLAGS.model_dir, "step": step, "split": FLAGS.split, **metrics}
     print(f"{config.model} on {config.data or config.dataset}/{FLAGS.split} at step {step}:")
     for name, value in metrics.items():
-        print(f"  {name:<14} {value:.4f}")
+        shown = f"{value:.4f}" if isinstance(value, float) else json.dumps(value)
+        print(f"  {name:<14} {shown}")
     with open(os.path.join(FLAGS.model_dir, f"eval_{FLAGS.split}.json"), "w") as f:
         json.dump(result, f, indent=2)
 

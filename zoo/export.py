@@ -3,8 +3,12 @@
     python -m zoo.export --model_dir=runs/gpt                       # saved_models/<model>/<next>/
     python -m zoo.export --model_dir=runs/gpt --name=gpt --version=3 --max_new_tokens=200
 
+This module is the task-neutral half of an export: version folders, the atomic rename,
+models.config, the XLA check and the warmup file. The task supplies the other half, its
+signatures and warmup requests (the causal LM's are in `tasks.lm_serving`).
+
 The export root follows TF Serving's layout: `<export_dir>/<name>/<version>/` holds the
-SavedModel (signatures from `tasks.lm_serving`, tokenizer inside the graph) and
+SavedModel (the task's signatures, its tokenizer inside the graph) and
 `assets.extra/tf_serving_warmup_requests`; `<export_dir>/models.config` lists every model
 there for `tensorflow_model_server --model_config_file`. The server polls the folder and
 loads any integer-named directory it finds, so a version is built under a hidden temporary
@@ -14,7 +18,6 @@ would load, and the next export removes the leftovers.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from collections.abc import Iterable
@@ -23,14 +26,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tasks.decoding import SamplingConfig
 from zoo import cli
 from zoo.config import ConfigError
-from zoo.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate
 
 CONFIG_FILE = "models.config"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _TEMP_PREFIX = ".tmp-"  # never an integer, so TF Serving ignores it
-_WARMUP_TEXT = "The quick brown fox"
 
 
 def export_saved_model(
@@ -46,15 +48,16 @@ def export_saved_model(
 
     `name` defaults to the run's preset name and `version` to one more than the highest
     version already exported under that name. `sampling` sets what `serving_default`
-    decodes with. An existing version is an error unless `overwrite`.
+    decodes with (for tasks that generate). An existing version is an error unless `overwrite`.
+    The model is exported in float32 whatever it trained in: REST has no half-precision
+    types, and CPUs serve float32 best.
     """
-    from zoo.trainer import load_run_config
+    from zoo.runs import load_run, load_run_config
 
     sampling = sampling or SamplingConfig()  # validates itself
     if not os.path.isdir(model_dir):
         raise ConfigError(f"--model_dir: no such run directory: {model_dir}")
-    config = load_run_config(model_dir)
-    name = name or config.model
+    name = name or load_run_config(model_dir).model
     if not name or name.startswith(".") or os.sep in name or name.isdigit():
         raise ConfigError(f"--name: {name!r} cannot name a model folder")
     model_root = os.path.join(export_dir, name)
@@ -69,19 +72,17 @@ def export_saved_model(
         raise ConfigError(f"{model_root} already has version {version}; pass --overwrite")
 
     temp = os.path.join(model_root, f"{_TEMP_PREFIX}{version}-{os.getpid()}")
-    policy = keras.mixed_precision.global_policy()
     try:
-        model, tokenizer, window = _restore(config, model_dir)
-        if any(not 0 <= t < tokenizer.vocab_size for t in sampling.stop_token_ids):
-            raise ConfigError(f"stop_token_ids must be in 0..{tokenizer.vocab_size - 1}")
+        run = load_run(model_dir)
+        vocab_size = run.task.tokenizer.vocab_size
+        if any(not 0 <= t < vocab_size for t in sampling.stop_token_ids):
+            raise ConfigError(f"stop_token_ids must be in 0..{vocab_size - 1}")
         os.makedirs(model_root, exist_ok=True)
-        _write_version(temp, name, model, tokenizer, window, sampling)
+        _write_version(temp, name, run.task, run.model, sampling)
         final = _move_into_place(temp, model_root, version, versions.get(version))
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
     write_models_config(export_dir)
     return final
 
@@ -198,59 +199,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _restore(config, model_dir: str):
-    """The run's model (float32 compute, whatever it trained in), its tokenizer, score window."""
-    from zoo import registry
-    from zoo.trainer import Trainer, model_overrides
-
-    if config.model in registry.COUNT_BASED:
-        # Counted models have no checkpoints: their counts are saved whole as model.keras.
-        from tasks.data import load_tokenizer
-        from zoo.train_ngram import MODEL_FILE
-
-        path = os.path.join(model_dir, MODEL_FILE)
-        if not os.path.isfile(path):
-            raise ConfigError(f"{model_dir} has no {MODEL_FILE} to export")
-        tokenizer = load_tokenizer(os.path.join(model_dir, "tokenizer"))
-        return keras.saving.load_model(path), tokenizer, None
-
-    config = dataclasses.replace(config, strategy="default")
-    trainer = Trainer(config, model_dir, strategy=tf.distribute.get_strategy())
-    if trainer.restore() == 0:
-        raise ConfigError(f"{model_dir} has no checkpoint to export")
-    model = trainer.model
-    if model.compute_dtype != "float32":
-        # Half precision is for training speed; REST has no half types and CPUs serve float32
-        # best. Variables are float32 already, so a float32 twin takes the same weights.
-        keras.mixed_precision.set_global_policy("float32")
-        model = registry.build(
-            config.model, vocab_size=trainer.task.vocab_size, **model_overrides(config)
-        )
-        model.set_weights(trainer.model.get_weights())
-    # Scoring reads a text as evaluation reads a split: windows, or one stream when stateful.
-    window = None if getattr(trainer.task, "stateful", False) else trainer.task.sequence_length
-    return model, trainer.task.tokenizer, window
-
-
-def _write_version(
-    path: str, name: str, model, tokenizer, window: int | None, sampling: SamplingConfig
-) -> None:
-    from tasks.lm_serving import lm_signatures
-
-    signatures = lm_signatures(
-        model,
-        tokenizer,
-        generate,
-        sampling=dataclasses.asdict(sampling),
-        max_new_tokens_cap=MAX_NEW_TOKENS_CAP,
-        score_window=window,
-    )
-    requests = _warmup_requests()
+def _write_version(path: str, name: str, task, model, sampling: SamplingConfig) -> None:
+    """The SavedModel of `task`'s signatures around `model`, its warmup file, and the XLA check."""
+    signatures = task.serving_signatures(model, sampling)
+    requests = task.warmup_requests()
     for signature, inputs in requests:
         signatures[signature](**inputs)  # a failing warmup would stop the server loading it
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.track(tokenizer)  # its lookup tables and tokenizer resources (keras-hub#2015)
+    for resource in task.serving_resources():
+        archive.track(resource)  # tokenizer lookup tables and files (keras-hub#2015)
     for signature, function in signatures.items():
         archive.add_endpoint(signature, function)  # traced tf.functions: no jit_compile
     archive.write_out(path, verbose=False)
@@ -258,25 +216,6 @@ def _write_version(
     marked = xla_compiled_functions(path)
     if marked:
         raise RuntimeError(f"exported functions require XLA, which TF Serving disables: {marked}")
-
-
-def _warmup_requests() -> list[tuple[str, dict[str, np.ndarray]]]:
-    prompts = np.array([_WARMUP_TEXT.encode()], dtype=object)
-    return [
-        ("serving_default", {"prompts": prompts}),
-        (
-            "generate",
-            {
-                "prompts": prompts,
-                "max_new_tokens": np.array([4], np.int32),
-                "temperature": np.array([0.8], np.float32),
-                "top_k": np.array([10], np.int32),
-                "top_p": np.array([0.9], np.float32),
-                "seed": np.array([1], np.int32),
-            },
-        ),
-        ("score", {"texts": prompts}),
-    ]
 
 
 def _write_warmup(

@@ -6,14 +6,14 @@
     python -m zoo.generate --saved_model=saved_models/<name>/<version> --prompt="ROMEO:"
     python -m zoo.generate --model_dir=runs/<run> --jit_compile --max_new_tokens=1000
 
---model_dir rebuilds the run from its config.json, tokenizer/ and latest checkpoint (as zoo.evaluate
-does) and decodes with `zoo.decoding.generate`; --jit_compile compiles its loop with XLA (faster
-for long generations after a few seconds of compiling; samples differ from the plain loop's).
---saved_model calls the export's `generate`
-signature, as a TF Serving client would; beams, n-gram bans and stop tokens are fixed at export
-time there. Sample i of a prompt uses seed --seed + i. Each sample prints as its prompt and its
-continuation; with several, a `--- prompt p, sample i ---` line comes first. A --stop text ends a
-continuation after its first occurrence; one that is a single token also stops decoding there.
+--model_dir rebuilds the run from its config.json, tokenizer/ and latest checkpoint
+(`zoo.runs.load_run`) and decodes with `tasks.decoding.generate`; --jit_compile compiles its loop
+with XLA (faster for long generations after a few seconds of compiling; samples differ from the
+plain loop's). --saved_model calls the export's `generate` signature, as a TF Serving client
+would; beams, n-gram bans and stop tokens are fixed at export time there. Sample i of a prompt
+uses seed --seed + i. Each sample prints as its prompt and its continuation; with several, a
+`--- prompt p, sample i ---` line comes first. A --stop text ends a continuation after its first
+occurrence; one that is a single token also stops decoding there.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import os
 import numpy as np
 from absl import flags
 
+from tasks.decoding import SamplingConfig
 from zoo import cli
 from zoo.config import ConfigError
-from zoo.decoding import SamplingConfig
 from zoo.sampling_flags import define_sampling_flags, sampling_config_from_flags
 
 flags.DEFINE_string("model_dir", None, "Run directory written by zoo.train.")
@@ -54,28 +54,15 @@ def cut_at_stop(text: str, stops: list[str]) -> str:
     return text[: min(ends)] if ends else text
 
 
-def restore_run(model_dir: str):
-    """The run's model at its latest checkpoint, and its tokenizer, as zoo.evaluate rebuilds them.
-
-    The checkpoint holds most weights under the optimizer's variable list, so the whole
-    trainer (model, optimizer, task) is rebuilt to read it.
-    """
-    import tensorflow as tf
-
-    from zoo.trainer import Trainer, load_run_config
-
-    config = dataclasses.replace(load_run_config(model_dir), strategy="default")
-    trainer = Trainer(config, model_dir, strategy=tf.distribute.get_strategy())
-    if trainer.restore() == 0:
-        raise ConfigError(f"{model_dir} has no checkpoint to generate from")
-    return trainer.model, trainer.task.tokenizer
-
-
 def generate_from_run(model_dir: str, prompts: list[str]) -> list[str]:
     """Continuations of `prompts` (already repeated per sample), decoded with the run's model."""
-    from zoo.decoding import generate
+    from tasks.decoding import generate
+    from zoo.runs import load_run
 
-    model, tokenizer = restore_run(model_dir)
+    run = load_run(model_dir)
+    model, tokenizer = run.model, run.task.tokenizer
+    if not hasattr(model, "decode"):
+        raise ConfigError(f"{model_dir} holds a {run.task.name} model, which generates no text")
     encoded = [np.asarray(tokenizer.encode(p), np.int32) for p in prompts]
     if any(len(ids) == 0 for ids in encoded):
         raise ConfigError("--prompt: every prompt must encode to at least one token")

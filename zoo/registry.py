@@ -1,9 +1,9 @@
-"""The zoo's one explicit table: preset name -> model class, its config, and its training recipe.
+"""The zoo's one explicit table: preset name -> backbone, its config, its task and recipe.
 
     >>> import zoo
     >>> zoo.list_models()[:2]
     ['transformer_lm_tiny', 'transformer_lm_small']
-    >>> model = zoo.build("transformer_lm_tiny", vocab_size=65, num_layers=2)
+    >>> model = zoo.build("transformer_lm_tiny", vocab_size=65, num_layers=2)  # backbone + LM head
 """
 
 from __future__ import annotations
@@ -14,25 +14,32 @@ from typing import Any
 
 import keras
 
+import tasks
 from zoo.config import ConfigError
-from zoo.models import LSTMLM, NGramLM, TransformerLM
+from zoo.models import LSTMBackbone, NGramLM, TransformerDecoder
 
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """A named model: how to build it and how it is usually trained.
+    """A named model: its backbone, the task it is usually trained for, and how.
 
-    `config` holds every model argument a user may override with `--set key=value` (vocab_size
-    comes from the tokenizer). `training` holds defaults for `RunConfig` fields (batch size,
-    optimizer, schedule, dataset...) that flags and config files override in turn.
+    `config` holds every backbone argument a user may override with `--set key=value`
+    (vocab_size comes from the tokenizer). `task` names the default task (`--task` picks
+    another) and `task_options` its settings for this preset (also `--set` keys). `training`
+    holds defaults for `RunConfig` fields (batch size, optimizer, schedule, dataset...) that
+    flags and config files override in turn. A `counted` model (the n-gram) is built by
+    counting, not by the trainer, and has no head: the model is the whole LM.
     """
 
     name: str
     description: str
-    builder: Callable[..., keras.Model]
+    backbone: Callable[..., keras.Model]
     config: Mapping[str, Any]
+    task: str = "causal_lm"
+    task_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     training: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     reference_vocab_size: int = 65  # only for the parameter count shown by --list_models
+    counted: bool = False
 
 
 def _transformer(layers: int, heads: int, width: int, context: int, dropout: float) -> dict:
@@ -45,7 +52,6 @@ def _transformer(layers: int, heads: int, width: int, context: int, dropout: flo
         dropout=dropout,
         position="learned",
         rotary=False,
-        tie_embeddings=True,
     )
 
 
@@ -57,8 +63,12 @@ def _zaremba(units: int, unroll: int, dropout: float, init: float) -> dict:
         dropout=dropout,
         init_scale=init,
         cell="lstm",
-        tie_embeddings=False,
     )
+
+
+# Zaremba et al.'s softmax layer is its own matrix with a bias, and they train on streams:
+# truncated BPTT, the state running on across consecutive batches.
+_ZAREMBA_TASK = dict(tie_embeddings=False, head_bias=True, stateful=True)
 
 
 def _zaremba_training(
@@ -85,7 +95,6 @@ def _zaremba_training(
         # One PTB epoch is (929,589 // 20 - 1) // unroll steps: evaluate and checkpoint at its end.
         eval_every=(929_589 // 20 - 1) // unroll,
         checkpoint_every=(929_589 // 20 - 1) // unroll,
-        stateful=True,  # truncated BPTT: the state runs on across consecutive batches
         # Measured on the 2-core CPU (tools/benchmark_train.py): Keras' LSTM steps 15% faster
         # without XLA (54.5 vs 63.8 ms at batch 20 x 20), and XLA can't use cuDNN on GPUs.
         jit_compile=False,
@@ -98,23 +107,23 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "transformer_lm_tiny",
             "GPT, 4 layers x 4 heads, width 128, context 64 (nanoGPT's CPU config); the default",
-            TransformerLM,
+            TransformerDecoder,
             _transformer(4, 4, 128, 64, 0.0),
-            dict(batch_size=16, train_steps=2500, learning_rate=1e-3, warmup_steps=100),
+            training=dict(batch_size=16, train_steps=2500, learning_rate=1e-3, warmup_steps=100),
         ),
         Preset(
             "transformer_lm_small",
             "GPT, 6 layers x 6 heads, width 384, context 256, dropout 0.2 (nanoGPT char model)",
-            TransformerLM,
+            TransformerDecoder,
             _transformer(6, 6, 384, 256, 0.2),
-            dict(batch_size=64, train_steps=5000, learning_rate=1e-3, warmup_steps=100),
+            training=dict(batch_size=64, train_steps=5000, learning_rate=1e-3, warmup_steps=100),
         ),
         Preset(
             "gpt2_small",
             "GPT-2 124M shape: 12 layers x 12 heads, width 768, context 1024 (for GPUs)",
-            TransformerLM,
+            TransformerDecoder,
             _transformer(12, 12, 768, 1024, 0.0),
-            dict(
+            training=dict(
                 dataset="wikitext2",
                 tokenizer="sentencepiece",
                 batch_size=16,
@@ -131,25 +140,28 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "lstm_lm_small",
             "Zaremba et al. 2014 small: 2 x 200 LSTM, unroll 20, no dropout (PTB test ppl 114.5)",
-            LSTMLM,
+            LSTMBackbone,
             _zaremba(200, 20, 0.0, 0.1),
-            _zaremba_training(20, clip=5.0, decay_start=4, epochs=13, decay=0.5),
+            task_options=_ZAREMBA_TASK,
+            training=_zaremba_training(20, clip=5.0, decay_start=4, epochs=13, decay=0.5),
             reference_vocab_size=10000,
         ),
         Preset(
             "lstm_lm_medium",
             "Zaremba et al. 2014 medium: 2 x 650 LSTM, unroll 35, dropout 0.5 (PTB test ppl 82.7)",
-            LSTMLM,
+            LSTMBackbone,
             _zaremba(650, 35, 0.5, 0.05),
-            _zaremba_training(35, clip=5.0, decay_start=6, epochs=39, decay=1 / 1.2),
+            task_options=_ZAREMBA_TASK,
+            training=_zaremba_training(35, clip=5.0, decay_start=6, epochs=39, decay=1 / 1.2),
             reference_vocab_size=10000,
         ),
         Preset(
             "lstm_lm_large",
             "Zaremba et al. 2014 large: 2 x 1500 LSTM, unroll 35, dropout 0.65 (PTB test ppl 78.4)",
-            LSTMLM,
+            LSTMBackbone,
             _zaremba(1500, 35, 0.65, 0.04),
-            _zaremba_training(35, clip=10.0, decay_start=14, epochs=55, decay=1 / 1.15),
+            task_options=_ZAREMBA_TASK,
+            training=_zaremba_training(35, clip=10.0, decay_start=14, epochs=55, decay=1 / 1.15),
             reference_vocab_size=10000,
         ),
         Preset(
@@ -157,15 +169,13 @@ PRESETS: dict[str, Preset] = {
             "Interpolated modified Kneser-Ney 5-gram, counted not trained (PTB test ppl 141.2)",
             NGramLM,
             dict(order=5, sequence_length=35),  # sequence_length: evaluation windows only
-            dict(dataset="ptb", tokenizer="word", train_steps=None, epochs=None),
+            task_options=dict(stateful=True),  # a counted model reads every text as one stream
+            training=dict(dataset="ptb", tokenizer="word", train_steps=None, epochs=None),
             reference_vocab_size=10000,
+            counted=True,
         ),
     ]
 }
-
-# Presets whose "training" is counting: zoo.train hands them to zoo.train_ngram.
-COUNT_BASED = ("ngram_lm",)
-
 
 def list_models() -> list[str]:
     """Names of every preset, in the order they are listed."""
@@ -179,7 +189,7 @@ def get_preset(name: str) -> Preset:
 
 
 def model_config(name: str, **overrides: Any) -> dict[str, Any]:
-    """The preset's model arguments with `overrides` applied; unknown keys are a ConfigError."""
+    """The preset's backbone arguments with `overrides` applied; unknown keys are a ConfigError."""
     preset = get_preset(name)
     unknown = sorted(set(overrides) - set(preset.config))
     if unknown:
@@ -190,9 +200,33 @@ def model_config(name: str, **overrides: Any) -> dict[str, Any]:
     return {**preset.config, **overrides}
 
 
-def build(name: str, vocab_size: int, **overrides: Any) -> keras.Model:
-    """Builds preset `name` for a `vocab_size`-token vocabulary, with its weights created."""
+def build_backbone(name: str, vocab_size: int, dtype: Any = None, **overrides: Any) -> keras.Model:
+    """Preset `name`'s backbone for a `vocab_size`-token vocabulary (a task builds it on use).
+
+    `dtype` is a Keras dtype policy for it and everything in it (default: the global policy).
+    A counted preset's "backbone" is the whole, empty model.
+    """
     preset = get_preset(name)
-    model = preset.builder(vocab_size=vocab_size, **model_config(name, **overrides), name=name)
-    model(keras.ops.zeros((1, 1), dtype="int32"))
-    return model
+    config = model_config(name, **overrides)
+    kind = name if preset.counted else "backbone"
+    return preset.backbone(vocab_size=vocab_size, **config, dtype=dtype, name=kind)
+
+
+def build(name: str, vocab_size: int, task: str | None = None, **overrides: Any) -> keras.Model:
+    """Preset `name` with its task's head (a causal LM: logits over `vocab_size` tokens), built.
+
+    `overrides` may set backbone arguments and the task's settings (`tie_embeddings`).
+    """
+    preset = get_preset(name)
+    if preset.counted:
+        return build_backbone(name, vocab_size, **overrides)
+    task_cls = tasks.get_task(task or preset.task)
+    task_keys = {f.name for f in dataclasses.fields(task_cls.Options)} - set(preset.config)
+    settings = {k: overrides.pop(k) for k in list(overrides) if k in task_keys}
+    options = task_cls.options_from({**task_options(preset, task_cls), **settings})
+    return task_cls.model_for(build_backbone(name, vocab_size, **overrides), vocab_size, options)
+
+
+def task_options(preset: Preset, task_cls: type[tasks.Task]) -> dict[str, Any]:
+    """The preset's settings for `task_cls`: none when the task is not the preset's own."""
+    return dict(preset.task_options) if task_cls.name == preset.task else {}

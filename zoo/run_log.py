@@ -19,6 +19,12 @@ import keras
 import tensorflow as tf
 
 
+def format_metrics(metrics: dict) -> str:
+    """`loss 1.7884, perplexity 5.9801, ...`: the numbers of a metrics dict (tables left out)."""
+    shown = [f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float))]
+    return ", ".join(shown)
+
+
 class Progress:
     """A live Keras progress bar on a terminal; into a file or pipe, a line now and then.
 
@@ -63,8 +69,7 @@ class Progress:
         if self.interactive:
             self.bar.update(step, [("val_loss", metrics["loss"])])
         elif self.enabled:
-            shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
-            print(f"step {step}/{self.target}  validation: {shown}", flush=True)
+            print(f"step {step}/{self.target}  validation: {format_metrics(metrics)}", flush=True)
 
 
 class RunLog:
@@ -120,7 +125,8 @@ class RunLog:
             return
         with self._eval_writer.as_default(step=step):
             for name, value in metrics.items():
-                tf.summary.scalar(name, value)
+                if isinstance(value, (int, float)):  # a confusion matrix stays in the JSON
+                    tf.summary.scalar(name, value)
         self._train_writer.flush()
         self._eval_writer.flush()
         record = {"step": step, "train_loss": train_loss, "validation": metrics, "seconds": seconds}
@@ -159,8 +165,10 @@ class RunLog:
         validation: dict[str, float],
         seconds: float,
         tokens_per_second: float,
-        sample: str,
+        report: dict[str, str],
     ) -> None:
+        """Writes summary.json and prints the end of the run: figures, then the task's report
+        (a text sample, say) under a heading per entry."""
         if not self.enabled:
             return
         summary = {
@@ -169,19 +177,18 @@ class RunLog:
             "validation": validation,
             "train_seconds": seconds,
             "tokens_per_second": tokens_per_second,
-            "sample": sample,
+            **report,
         }
         with open(os.path.join(self.model_dir, "summary.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2)
         lines = [
             "",
             f"Finished {step} steps in {seconds:.1f} s ({tokens_per_second:,.0f} tokens/s).",
-            "Validation: "
-            + ", ".join(f"{k} {v:.4f}" for k, v in validation.items()),
+            "Validation: " + format_metrics(validation),
             f"Run directory: {self.model_dir}",
-            "Sample:",
-            sample,
         ]
+        for name, text in report.items():
+            lines += [f"{name.capitalize()}:", text]
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
 

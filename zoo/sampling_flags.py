@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from absl import flags
 
+from tasks.decoding import SamplingConfig
 from zoo.config import ConfigError
-from zoo.decoding import SamplingConfig
 
 
 def define_sampling_flags(purpose: str = "") -> None:

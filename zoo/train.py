@@ -21,19 +21,25 @@ import time
 
 from absl import flags
 
+from tasks import TASKS
 from zoo import cli
 from zoo.config import ConfigError, RunConfig, load_config_file, parse_overrides, replace
 from zoo.distribute import STRATEGIES
 from zoo.optimizers import OPTIMIZERS, SCHEDULES
-from zoo.registry import COUNT_BASED, get_preset, list_models
+from zoo.registry import get_preset, list_models
 from zoo.trainer import PRECISIONS
 
 TOKENIZERS = ("char", "byte", "word", "wordpiece", "sentencepiece")
 DATASETS = ("tiny_shakespeare", "ptb", "wikitext2", "synthetic")
 
 _from_preset = " (default: the preset's recipe)"
-flags.DEFINE_bool("list_models", False, "Print every preset with its size and exit.")
+flags.DEFINE_bool("list_models", False, "Print every preset with its size and task, and exit.")
+flags.DEFINE_bool("list_tasks", False, "Print every task and exit.")
 flags.DEFINE_enum("model", "transformer_lm_tiny", list_models(), "Zoo preset to train.")
+flags.DEFINE_enum("task", None, list(TASKS), "Task to train the preset's backbone for"
+                  + " (default: the preset's task).")
+flags.DEFINE_string("init_from", None, "A run directory to start from: its backbone weights and "
+                    "tokenizer (fine-tuning); the task's head starts new.")
 flags.DEFINE_enum("dataset", None, DATASETS, "Named dataset" + _from_preset + ".")
 flags.DEFINE_string("data", None, "A text file or folder to train on instead of --dataset.")
 flags.DEFINE_enum("tokenizer", None, TOKENIZERS, "Tokenizer" + _from_preset + ".")
@@ -96,12 +102,16 @@ def resolve_config() -> RunConfig:
     if explicit.get("clip_norm") == 0:
         explicit["clip_norm"] = None
     config = replace(config, explicit, source="flags")
-    overrides = parse_overrides(FLAGS.set, get_preset(config.model).config)
-    config = dataclasses.replace(
-        config, model_overrides={**config.model_overrides, **overrides}
+    from zoo.runs import task_class, task_settings
+
+    preset = get_preset(config.model)  # validates a model named in a config file
+    task_defaults = dataclasses.asdict(task_class(config).options_from(task_settings(config)))
+    overrides, options = parse_overrides(FLAGS.set, preset.config, task_defaults)
+    return dataclasses.replace(
+        config,
+        model_overrides={**config.model_overrides, **overrides},
+        task_options={**config.task_options, **options},
     )
-    get_preset(config.model)  # validates a model named in a config file
-    return config
 
 
 def choose_model_dir(config: RunConfig) -> str:
@@ -130,14 +140,20 @@ def _is_unfinished_run_of(run_dir: str, config: RunConfig) -> bool:
 def print_models() -> None:
     from zoo.registry import PRESETS, build
 
-    print(f"{'model':<22} {'parameters':>12}  description")
+    print(f"{'model':<22} {'parameters':>12}  {'task':<10}  description")
     for name, preset in PRESETS.items():
-        if name in COUNT_BASED:
-            print(f"{name:<22} {'(counts)':>12}  {preset.description}")
-            continue
-        params = build(name, vocab_size=preset.reference_vocab_size).count_params()
-        print(f"{name:<22} {params:>12,}  {preset.description}")
-    print("(parameter counts at the preset's usual vocabulary size)")
+        if preset.counted:
+            params = "(counts)"
+        else:
+            params = f"{build(name, vocab_size=preset.reference_vocab_size).count_params():,}"
+        print(f"{name:<22} {params:>12}  {preset.task:<10}  {preset.description}")
+    print("(parameter counts at the preset's usual vocabulary size; --task picks another task)")
+
+
+def print_tasks() -> None:
+    print(f"{'task':<20}  what it learns")
+    for name, task in TASKS.items():
+        print(f"{name:<20}  {task.description}")
 
 
 def main(argv: list[str]) -> None:
@@ -146,6 +162,9 @@ def main(argv: list[str]) -> None:
     if FLAGS.list_models:
         print_models()
         return
+    if FLAGS.list_tasks:
+        print_tasks()
+        return
     if FLAGS.cpu_devices > 1:
         from zoo.distribute import split_cpu
 
@@ -153,16 +172,15 @@ def main(argv: list[str]) -> None:
     config = resolve_config()
     model_dir = choose_model_dir(config)
 
-    if config.model in COUNT_BASED:
+    if get_preset(config.model).counted:
         from zoo.train_ngram import train as count_ngrams
 
-        count_ngrams(config, model_dir, sample_length=config.sample_length)
+        count_ngrams(config, model_dir)
         export(model_dir)
         return
+    from zoo.runs import make_trainer
 
-    from zoo.trainer import Trainer
-
-    trainer = Trainer(config, model_dir)
+    trainer = make_trainer(config, model_dir)
     trainer.fit()
     if trainer.chief:
         export(model_dir)

@@ -36,7 +36,6 @@ from zoo import cli
 from zoo.config import ConfigError, RunConfig
 
 MODEL = "ngram_lm"
-MODEL_FILE = "model.keras"
 FLAGS = flags.FLAGS
 
 
@@ -54,39 +53,31 @@ def define_flags() -> None:
 
 def run_config(
     dataset: str, tokenizer: str, order: int, data: str | None = None,
-    vocab_size: int | None = None,
+    vocab_size: int | None = None, sample_length: int = 50,
 ) -> RunConfig:
     """The RunConfig an n-gram run records: no steps, no optimizer, just data and order."""
     return RunConfig(
         model=MODEL, dataset=dataset, data=data, tokenizer=tokenizer, vocab_size=vocab_size,
-        model_overrides={"order": order}, train_steps=None, epochs=None,
+        model_overrides={"order": order}, task_options={"sample_length": sample_length},
+        train_steps=None, epochs=None,
     )
 
 
-def train(config: RunConfig, model_dir: str, sample_length: int = 50) -> dict:
+def train(config: RunConfig, model_dir: str) -> dict:
     """Counts `config`'s training split into `model_dir` and returns the summary it writes."""
     import keras
-    import numpy as np
 
-    from tasks import LanguageModelingTask
-    from tasks.data import DataError
-    from zoo.decoding import SamplingConfig, generate_tokens
     from zoo.models.ngram_lm import NGramLM
-    from zoo.trainer import save_run_files
+    from zoo.runs import CONFIG_FILE, COUNTED_MODEL_FILE, make_task
 
     order = int(config.model_overrides.get("order", 5))
     if order < 1:
         raise ConfigError(f"order must be 1 or more, got {order}")
-    if config.data and not os.path.exists(config.data):
-        raise DataError(f"--data: no such file or folder: {config.data}")
-    task = LanguageModelingTask.from_names(
-        config.data or config.dataset,
-        config.tokenizer,
-        sequence_length=1,  # windows are not used: every split is scored as one stream
-        vocab_size=config.vocab_size,
-        tokenizer_dir=os.path.join(model_dir, "tokenizer"),
-    )
-    save_run_files(model_dir, config, task)
+    task = make_task(config, run_dir=model_dir)
+    os.makedirs(model_dir, exist_ok=True)
+    with open(os.path.join(model_dir, CONFIG_FILE), "w", encoding="utf-8") as f:
+        f.write(config.to_json())
+    task.save(model_dir)
 
     train_ids = task.tokens("train")
     name = config.data or config.dataset
@@ -100,17 +91,14 @@ def train(config: RunConfig, model_dir: str, sample_length: int = 50) -> dict:
     seconds = time.time() - began
     sizes = ", ".join(f"{s:,} {k}-grams" for k, s in enumerate(model.table_sizes, start=2))
     print(f"Counted in {seconds:.1f} s" + (f": {sizes}" if sizes else ""), flush=True)
-    model.save(os.path.join(model_dir, MODEL_FILE))
+    model.save(os.path.join(model_dir, COUNTED_MODEL_FILE))
 
-    def mean_loss(split: str) -> float:
-        return float(-model.log_prob(task.tokens(split))[1:].mean())
-
-    train_loss = mean_loss("train")
+    train_loss = _mean_loss(model, task, "train")
     results = {}
     for split in ("validation", "test"):
         if split not in task.corpus.splits:
             continue
-        results[split] = task.metrics(mean_loss(split), split)
+        results[split] = task.metrics_of(_mean_loss(model, task, split), split)
         print(f"{split}: " + ", ".join(f"{k} {v:.4f}" for k, v in results[split].items()))
         record = {"model_dir": model_dir, "split": split, "order": order, **results[split]}
         with open(os.path.join(model_dir, f"eval_{split}.json"), "w", encoding="utf-8") as f:
@@ -121,10 +109,7 @@ def train(config: RunConfig, model_dir: str, sample_length: int = 50) -> dict:
                   "seconds": total}
         f.write(json.dumps(record) + "\n")
 
-    prompt = task.tokenizer.encode("\n")
-    prompt = prompt if len(prompt) else np.zeros([1], np.int32)
-    sampled = generate_tokens(model, prompt[None, :], sample_length, SamplingConfig())
-    sample = task.tokenizer.decode(sampled[0])
+    report = task.report(model)
     summary = {
         "model": MODEL,
         "order": order,
@@ -138,47 +123,40 @@ def train(config: RunConfig, model_dir: str, sample_length: int = 50) -> dict:
         "table_sizes": model.table_sizes,
         "discounts": model.discounts,
         "keras_version": keras.__version__,
-        "sample": sample,
+        **report,
     }
     with open(os.path.join(model_dir, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
-    print(f"Run directory: {model_dir}\nSample:\n{sample}", flush=True)
+    print(f"Run directory: {model_dir}", flush=True)
+    if "sample" in report:
+        print(f"Sample:\n{report['sample']}", flush=True)
     return summary
 
 
-def evaluate(config: RunConfig, model_dir: str, split: str) -> dict[str, float]:
-    """Scores `split` of a counted run as one stream, the way `train` does."""
-    import keras
+def _mean_loss(model, task, split: str) -> float:
+    """The split's mean loss, read as one stream: every token after the first is predicted."""
+    return float(-model.log_prob(task.tokens(split))[1:].mean())
 
-    from tasks import LanguageModelingTask
 
-    path = os.path.join(model_dir, MODEL_FILE)
-    if not os.path.isfile(path):
-        raise ConfigError(f"{model_dir} has no {MODEL_FILE} to evaluate")
-    model = keras.saving.load_model(path)
-    task = LanguageModelingTask.from_names(
-        config.data or config.dataset,
-        config.tokenizer,
-        sequence_length=1,
-        vocab_size=config.vocab_size,
-        tokenizer_dir=os.path.join(model_dir, "tokenizer"),
-    )
-    return task.metrics(float(-model.log_prob(task.tokens(split))[1:].mean()), split)
+def evaluate_counts(run, split: str) -> dict[str, float]:
+    """Scores `split` of a loaded counted run (`zoo.runs.load_run`) the way `train` does."""
+    return run.task.metrics_of(_mean_loss(run.model, run.task, split), split)
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
-    config = run_config(
-        FLAGS.dataset, FLAGS.tokenizer, FLAGS.order, data=FLAGS.data, vocab_size=FLAGS.vocab_size
-    )
     if FLAGS.sample_length < 0:
         raise ConfigError("sample_length must be 0 or more")
+    config = run_config(
+        FLAGS.dataset, FLAGS.tokenizer, FLAGS.order, data=FLAGS.data, vocab_size=FLAGS.vocab_size,
+        sample_length=FLAGS.sample_length,
+    )
     model_dir = FLAGS.model_dir
     if not model_dir:
         dataset = os.path.basename(os.path.normpath(config.data)) if config.data else config.dataset
         model_dir = os.path.join("runs", f"{MODEL}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    train(config, model_dir, sample_length=FLAGS.sample_length)
+    train(config, model_dir)
 
 
 if __name__ == "__main__":

@@ -1,31 +1,31 @@
-"""The one training loop, for every tf.distribute strategy.
+"""The one training loop, for every tf.distribute strategy and every task.
 
 Keras 3.15's `model.fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585), so the
-loop is ours: `strategy.run` over a distributed dataset inside a `tf.function`. Everything a run
-needs to continue after `kill -9` is checkpointed: weights, optimizer slots, the step (which is also
-the data position, see `LanguageModelingTask.train_dataset`) and the dropout RNG states.
+loop is ours: `strategy.run` over a distributed dataset inside a `tf.function`. It knows no
+particular task: the task gives the batches, the loss as a (sum, weight) pair, the metrics, any
+state carried from one batch into the next, and the end-of-run report. Everything a run needs to
+continue after `kill -9` is checkpointed: weights, optimizer slots, the step (which is also the
+data position: a task's training batches are keyed by step), the dropout RNG states and the
+carried state.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from tasks import LanguageModelingTask
-from tasks.data import DataError
-from zoo import registry
+from zoo import checkpoints
 from zoo.config import ConfigError, RunConfig
-from zoo.decoding import SamplingConfig, generate_tokens
 from zoo.distribute import is_chief, make_strategy, worker_dir
+from zoo.evaluation import Evaluator
 from zoo.optimizers import make_optimizer
 from zoo.run_log import RunLog
 
@@ -36,48 +36,42 @@ PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 class TrainResult:
     step: int
     train_loss: float
-    validation: dict[str, float]
+    validation: dict[str, Any]
     seconds: float
     tokens_per_second: float
-    sample: str
+    report: dict[str, str]
+
+    @property
+    def sample(self) -> str:
+        """The language-model task's end-of-run text sample ('' for other tasks)."""
+        return self.report.get("sample", "")
 
 
-def model_overrides(config: RunConfig) -> dict[str, Any]:
-    overrides = dict(config.model_overrides)
-    if config.dropout is not None:
-        overrides["dropout"] = config.dropout
-    return overrides
-
-
-def build_task(config: RunConfig, model_dir: str | None = None) -> LanguageModelingTask:
-    """The task for `config`, reusing the run's saved tokenizer when `model_dir` has one."""
-    model_config = registry.model_config(config.model, **model_overrides(config))
-    if config.data and not os.path.exists(config.data):
-        raise DataError(f"--data: no such file or folder: {config.data}")
-    return LanguageModelingTask.from_names(
-        config.data or config.dataset,
-        config.tokenizer,
-        sequence_length=model_config["sequence_length"],
-        vocab_size=config.vocab_size,
-        tokenizer_dir=os.path.join(model_dir, "tokenizer") if model_dir else None,
-        stateful=config.stateful,
-    )
-
-
-def total_steps(config: RunConfig, task: LanguageModelingTask) -> int:
+def total_steps(config: RunConfig, steps_per_epoch: int) -> int:
     if config.epochs is not None:
-        return max(1, math.ceil(config.epochs * task.steps_per_epoch(config.batch_size)))
+        return max(1, math.ceil(config.epochs * steps_per_epoch))
     if not config.train_steps or config.train_steps < 1:
         raise ConfigError("set train_steps to a positive number or give epochs")
     return config.train_steps
 
 
+def dtype_policy(config: RunConfig) -> str:
+    if config.mixed_precision not in PRECISIONS:
+        raise ConfigError(f"mixed_precision must be one of {', '.join(PRECISIONS)}")
+    return "float32" if config.mixed_precision == "none" else config.mixed_precision
+
+
 class Trainer:
-    """Trains `config.model` on `config.dataset` into `model_dir`, resuming if it holds a run.
+    """Trains `build_model()` on `task` into `model_dir`, resuming if the directory holds a run.
+
+    `build_model(dtype_policy)` makes the task's model (backbone and head) and is called under the
+    strategy's scope; `describe` names the run in its first log line.
 
     Example:
 
-        trainer = Trainer(RunConfig(train_steps=100), "runs/demo")
+        task = LanguageModelingTask("tiny_shakespeare", tokenizer, sequence_length=64)
+        trainer = Trainer(RunConfig(train_steps=100), "runs/demo", task,
+                          lambda dtype: task.build_model(make_backbone(dtype)))
         result = trainer.fit()
     """
 
@@ -85,62 +79,52 @@ class Trainer:
         self,
         config: RunConfig,
         model_dir: str,
+        task: Any,
+        build_model: Callable[[str], keras.Model],
         strategy: tf.distribute.Strategy | None = None,
-        task: LanguageModelingTask | None = None,
+        describe: str = "",
     ):
         self.config = config
         self.model_dir = model_dir
+        self.task = task
+        self.describe = describe or config.model
         self.strategy = strategy or make_strategy(config.strategy)
         self.chief = is_chief(self.strategy)
         self.out_dir = worker_dir(model_dir, self.strategy)
-        keras.utils.set_random_seed(config.seed)
-        if config.mixed_precision not in PRECISIONS:
-            raise ConfigError(f"mixed_precision must be one of {', '.join(PRECISIONS)}")
-        keras.mixed_precision.set_global_policy(
-            "float32" if config.mixed_precision == "none" else config.mixed_precision
-        )
-
-        self.task = task or build_task(config, model_dir)
-        self.num_steps = total_steps(config, self.task)
         self.replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % self.replicas:
             raise ConfigError(
                 f"batch_size {config.batch_size} must be divisible by the {self.replicas} replicas"
             )
-        steps_per_epoch = self.task.steps_per_epoch(config.batch_size)
+        steps_per_epoch = task.steps_per_epoch(config.batch_size)
+        self.num_steps = total_steps(config, steps_per_epoch)
+        policy = dtype_policy(config)
         with self.strategy.scope():
-            self.model = registry.build(
-                config.model, vocab_size=self.task.vocab_size, **model_overrides(config)
-            )
+            self.model = build_model(policy)
             self.optimizer = make_optimizer(config, self.num_steps, steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            self.carried_state = self._make_carried_state() if config.stateful else []
-        # Keras does not expose dropout RNG states to tf.train.Checkpoint: track them by hand.
-        rng_states = [v for v in self.model.variables if "seed_generator" in v.path]
+            self.carry = self._make_carry()
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model,
+            weights=checkpoints.model_variables(self.model),
             optimizer=self.optimizer,
             step=self.step,
-            rng_states=rng_states,
-            carried_state=tf.nest.flatten(self.carried_state),
+            carried_state=tf.nest.flatten(self.carry),
         )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint,
-            os.path.join(self.out_dir, "checkpoints"),
+            os.path.join(self.out_dir, checkpoints.DIRECTORY),
             max_to_keep=config.keep_checkpoints,
         )
         self._train_step = self._make_train_step()
-        self._eval_step = self._make_eval_step()
+        self.evaluator = Evaluator(task, self.model, self.strategy)
 
     # ----------------------------------------------------------------------------- steps
 
-    def _make_carried_state(self):
-        """Per-replica variables holding a recurrent model's state between training batches."""
-        if not hasattr(self.model, "call_with_state"):
-            raise ConfigError(f"stateful training needs a recurrent model, not {self.config.model}")
+    def _make_carry(self):
+        """Per-replica variables holding what the task carries from one batch into the next."""
         per_replica = self.config.batch_size // self.replicas
-        zeros = self.model.initial_decoding_state(per_replica)
+        initial = self.task.initial_carry(self.model, per_replica)
         # ON_READ: each replica keeps its own rows' state (checkpoints store replica 0's copy).
         return tf.nest.map_structure(
             lambda z: tf.Variable(
@@ -149,90 +133,63 @@ class Trainer:
                 synchronization=tf.VariableSynchronization.ON_READ,
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             ),
-            zeros,
+            initial,
         )
 
     def _make_train_step(self):
         model, optimizer, task = self.model, self.optimizer, self.task
-        tokens_per_batch = float(self.config.batch_size * self.task.sequence_length)
         clip = self.config.clip_norm
         replicas = self.replicas
         scaled_loss = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-
-        carried = self.carried_state
-        steps_per_epoch = self.task.steps_per_epoch(self.config.batch_size)
+        carried = self.carry
 
         @tf.function(jit_compile=self.config.jit_compile)
-        def loss_and_gradients(inputs, targets, state):
+        def loss_and_gradients(batch, carry):
             with tf.GradientTape() as tape:
-                if carried:
-                    logits, state = model.call_with_state(inputs, state, training=True)
-                else:
-                    logits = model(inputs, training=True)
-                loss = tf.reduce_sum(task.token_losses(targets, logits)) / tokens_per_batch
+                loss_sum, weight, carry = task.loss(model, batch, carry, training=True)
+                loss = tf.math.divide_no_nan(loss_sum, weight)  # this replica's mean
                 scaled = optimizer.scale_loss(loss) if scaled_loss else loss
-            return loss, tape.gradient(scaled, model.trainable_variables), state
+            return loss_sum, weight, tape.gradient(scaled, model.trainable_variables), carry
 
-        def replica_step(inputs, targets):
-            state = []
-            if carried:
-                # Every epoch starts its streams from zero state, as Zaremba et al. do.
-                fresh = self.step % steps_per_epoch == 0
-                state = tf.nest.map_structure(
-                    lambda v: tf.where(fresh, tf.zeros_like(v), v.read_value()), carried
-                )
-            loss, grads, state = loss_and_gradients(inputs, targets, state)
-            tf.nest.map_structure(lambda v, s: v.assign(tf.stop_gradient(s)), carried, state)
+        def replica_step(batch):
+            carry = tf.nest.map_structure(lambda v: v.read_value(), carried)
+            loss_sum, weight, grads, carry = loss_and_gradients(batch, carry)
+            tf.nest.map_structure(lambda v, s: v.assign(tf.stop_gradient(s)), carried, carry)
+            context = tf.distribute.get_replica_context()
+            if replicas > 1:
+                # Each replica's mean, weighted by its share of all the weight: once the
+                # optimizer sums over replicas, every target of the global batch counts alike.
+                share = tf.math.divide_no_nan(weight, context.all_reduce("sum", weight))
+                grads = [g * tf.cast(share, g.dtype) for g in grads]
             if clip:
                 # Keras would clip each replica's partial gradient before its all-reduce; global
                 # norm clipping needs the summed gradient, so reduce first. The optimizer sums
                 # again across replicas, hence the division (costs one extra all-reduce).
                 if replicas > 1:
-                    grads = tf.distribute.get_replica_context().all_reduce("sum", grads)
+                    grads = context.all_reduce("sum", grads)
                 scale = optimizer.scale_loss(1.0) if scaled_loss else 1.0
                 grads, _ = tf.clip_by_global_norm(grads, clip * scale)
                 if replicas > 1:
                     grads = [g / replicas for g in grads]
             optimizer.apply(grads, model.trainable_variables)
-            return loss
+            return loss_sum, weight
 
         @tf.function
         def train_step(iterator):
-            losses = self.strategy.run(replica_step, args=next(iterator))
+            loss_sum, weight = self.strategy.run(replica_step, args=(next(iterator),))
             self.step.assign_add(1)
-            return self.strategy.reduce("sum", losses, axis=None)
+            return (
+                self.strategy.reduce("sum", loss_sum, axis=None),
+                self.strategy.reduce("sum", weight, axis=None),
+            )
 
         return train_step
-
-    def _make_eval_step(self):
-        model, task = self.model, self.task
-
-        @tf.function
-        def eval_step(inputs, targets, weights, state):
-            def replica(inputs, targets, weights, state):
-                if task.stateful:
-                    logits, state = model.call_with_state(inputs, state, training=False)
-                else:
-                    logits = model(inputs, training=False)
-                losses = task.token_losses(targets, logits)
-                return tf.reduce_sum(losses * weights), tf.reduce_sum(weights), state
-
-            total, count, state = self.strategy.run(
-                replica, args=(inputs, targets, weights, state)
-            )
-            return (
-                self.strategy.reduce("sum", total, axis=None),
-                self.strategy.reduce("sum", count, axis=None),
-                state,
-            )
-
-        return eval_step
 
     # ----------------------------------------------------------------------------- public
 
     def restore(self) -> int:
         """Restores the latest checkpoint, if any; returns the step it resumes from."""
-        latest = tf.train.latest_checkpoint(os.path.join(self.model_dir, "checkpoints"))
+        latest = checkpoints.latest(self.model_dir)
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
         return int(self.step.numpy())
@@ -250,79 +207,51 @@ class Trainer:
         )
         return iter(dataset)
 
-    def train_step(self, iterator) -> tf.Tensor:
-        """One optimizer step on the next global batch; returns its mean loss."""
+    def train_step(self, iterator) -> tuple[tf.Tensor, tf.Tensor]:
+        """One optimizer step on the next global batch; returns its (loss sum, weight)."""
         return self._train_step(iterator)
 
-    def evaluate(self, split: str = "validation") -> dict[str, float]:
-        """Mean loss over `split` (all of it unless `eval_batches` caps it) and its metrics."""
-        if self.task.stateful:
-            batch = self.replicas  # one contiguous stream per replica, state carried throughout
-            state = self.strategy.run(lambda: self.model.initial_decoding_state(1))
-        else:
-            batch = self.config.batch_size * max(1, 64 // self.config.batch_size)
-            batch -= batch % self.replicas
-            state = []
-        dataset = self.strategy.distribute_datasets_from_function(
-            lambda ctx: self.task.eval_dataset(
-                split, batch, max_batches=self.config.eval_batches, input_context=ctx
-            )
-        )
-        total, count = 0.0, 0.0
-        for inputs, targets, weights in dataset:
-            t, c, state = self._eval_step(inputs, targets, weights, state)
-            total += t  # tensors: no host sync per batch
-            count += c
-        total, count = float(total), float(count)
-        return self.task.metrics(total / max(count, 1.0), split)
-
-    def sample(self, length: int, prompt: str = "\n") -> str:
-        ids = self.task.tokenizer.encode(prompt)
-        if len(ids) == 0:
-            ids = np.zeros([1], np.int32)
-        # Sampled as nanoGPT's sample.py samples (greedy text loops); the seed fixes it.
-        out = generate_tokens(
-            self.model, ids[None, :], length, SamplingConfig(), self.config.jit_compile
-        )
-        return self.task.tokenizer.decode(out[0].tolist())
+    def evaluate(self, split: str = "validation") -> dict[str, Any]:
+        """The task's metrics over `split` (all of it unless `eval_batches` caps it)."""
+        batch = self.task.eval_batch_size(self.config.batch_size, self.replicas)
+        return self.evaluator.evaluate(split, batch, self.config.eval_batches)
 
     def fit(self) -> TrainResult:
         config = self.config
         start = self.restore()
         log = RunLog(self.out_dir, enabled=self.chief)
         if self.chief:
-            save_run_files(self.model_dir, config, self.task)
+            self._save_run_files()
         if start:
             log.info(f"Resuming {self.model_dir} from step {start}/{self.num_steps}")
         else:
-            log.info(self._describe())
+            log.info(self._first_line())
         iterator = self.train_iterator(start)
         progress = log.progress(self.num_steps, start, every=config.log_every)
         summary_every = config.log_every or 10
-        tokens_per_step = config.batch_size * self.task.sequence_length
+        tokens_per_step = self.task.tokens_per_step(config.batch_size)
         began = time.time()
-        window_start, window_losses = time.time(), []
+        window_start, window = time.time(), []
         train_loss = float("nan")
-        validation: dict[str, float] = {}
+        validation: dict[str, Any] = {}
         step = start
         while step < self.num_steps:
-            loss = self.train_step(iterator)
+            window.append(self.train_step(iterator))
             step += 1
-            window_losses.append(loss)
             last = step == self.num_steps
             if step % summary_every == 0 or progress.wants_line(step):
-                train_loss = float(np.mean([float(x) for x in window_losses]))
+                train_loss = _mean_loss(window)
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(
                         f"training diverged at step {step} (loss {train_loss}); "
                         "lower --learning_rate or set --clip_norm"
                     )
                 elapsed = time.time() - window_start
-                speed = len(window_losses) * tokens_per_step / max(elapsed, 1e-9)
+                speed = len(window) * tokens_per_step / max(elapsed, 1e-9)
                 lr = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
                 log.train(step, train_loss, lr, speed)
                 progress.update(step, train_loss, speed)
-                window_start, window_losses = time.time(), []
+                window_start, window = time.time(), []
             if step % config.eval_every == 0 or last:
                 validation = self.evaluate("validation")
                 log.evaluation(step, train_loss, validation, time.time() - began)
@@ -332,25 +261,32 @@ class Trainer:
             if step % config.eval_every == 0 or step % config.checkpoint_every == 0:
                 window_start = time.time()  # tokens/s measures training, not evaluation
         seconds = time.time() - began
-        done = step - start
-        tokens_per_second = done * tokens_per_step / max(seconds, 1e-9)
+        tokens_per_second = (step - start) * tokens_per_step / max(seconds, 1e-9)
         if not validation:
             validation = self.evaluate("validation")
-        sample = self.sample(config.sample_length)
-        log.summary(step, train_loss, validation, seconds, tokens_per_second, sample)
+        validation.update(self.task.extra_metrics(self.model, "validation"))
+        report = self.task.report(self.model, jit_compile=config.jit_compile)
+        log.summary(step, train_loss, validation, seconds, tokens_per_second, report)
         log.close()
         self._cleanup_worker_dir()
-        return TrainResult(step, train_loss, validation, seconds, tokens_per_second, sample)
+        return TrainResult(step, train_loss, validation, seconds, tokens_per_second, report)
 
-    def _describe(self) -> str:
+    def _first_line(self) -> str:
         """The run in one line: what trains on what, for how long, where it is written."""
-        corpus = self.task.corpus
+        tokens = self.task.tokens_per_step(self.config.batch_size)
         return (
-            f"Training {self.config.model} ({self.model.count_params():,} parameters) on "
-            f"{corpus.name} ({corpus.source or 'generated'}): {self.num_steps:,} steps of "
-            f"{self.config.batch_size} x {self.task.sequence_length} tokens, "
-            f"{self.replicas} replica(s); run directory {self.model_dir}"
+            f"Training {self.describe} ({self.model.count_params():,} parameters) for "
+            f"{self.task.name} on {self.task.describe_data()}: {self.num_steps:,} steps of "
+            f"batch {self.config.batch_size} ({tokens:,} tokens), {self.replicas} replica(s); "
+            f"run directory {self.model_dir}"
         )
+
+    def _save_run_files(self) -> None:
+        """config.json and the task's files (tokenizer...), which every later command reads."""
+        os.makedirs(self.model_dir, exist_ok=True)
+        with open(os.path.join(self.model_dir, "config.json"), "w", encoding="utf-8") as f:
+            f.write(self.config.to_json())
+        self.task.save(self.model_dir)
 
     def _save(self) -> None:
         # Every worker saves (it is a collective); only the chief's copy lives in model_dir.
@@ -361,19 +297,9 @@ class Trainer:
             shutil.rmtree(self.out_dir, ignore_errors=True)
 
 
-def save_run_files(model_dir: str, config: RunConfig, task: LanguageModelingTask) -> None:
-    """Writes config.json and the tokenizer, which evaluate/export/resume rebuild the run from."""
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "config.json"), "w", encoding="utf-8") as f:
-        f.write(config.to_json())
-    tokenizer_dir = os.path.join(model_dir, "tokenizer")
-    if not os.path.isdir(tokenizer_dir) or not os.listdir(tokenizer_dir):
-        task.tokenizer.save(tokenizer_dir)
+def _mean_loss(window: list[tuple[tf.Tensor, tf.Tensor]]) -> float:
+    """The mean loss over some steps' (loss sum, weight) pairs: each target counts alike."""
+    total = sum(float(loss_sum) for loss_sum, _ in window)
+    weight = sum(float(w) for _, w in window)
+    return total / weight if weight else float("nan")
 
-
-def load_run_config(model_dir: str) -> RunConfig:
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{model_dir} is not a run directory: no config.json")
-    with open(path, encoding="utf-8") as f:
-        return RunConfig.from_dict(json.load(f))

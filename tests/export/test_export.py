@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate
+from tasks.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate
 from zoo.export import CONFIG_FILE, WARMUP_FILE, export_saved_model, xla_compiled_functions
-from zoo.trainer import Trainer, load_run_config
+from zoo.runs import Run, load_run
 
 TINY = [
     "--dataset=synthetic", "--set=num_layers=1", "--set=hidden_dim=32", "--set=num_heads=2",
@@ -89,11 +89,11 @@ def version_dir(run_dir, export_root) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trainer(run_dir) -> Trainer:
+def trainer(run_dir) -> Run:
     """The run restored in this process: the numbers the export must reproduce."""
-    trainer = Trainer(load_run_config(str(run_dir)), str(run_dir), tf.distribute.get_strategy())
-    assert trainer.restore() == 5
-    return trainer
+    run = load_run(str(run_dir))
+    assert run.step == 5
+    return run
 
 
 @pytest.fixture(scope="module")

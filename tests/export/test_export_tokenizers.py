@@ -19,9 +19,10 @@ import keras
 import numpy as np
 import pytest
 
+from tasks.decoding import generate
 from zoo.config import RunConfig
-from zoo.decoding import generate
 from zoo.export import export_saved_model
+from zoo.runs import make_trainer
 from zoo.trainer import Trainer
 
 TRANSFORMER = dict(num_layers=1, hidden_dim=16, num_heads=2, intermediate_dim=32, sequence_length=8)
@@ -29,7 +30,7 @@ LSTM = dict(num_layers=1, hidden_dim=16, sequence_length=8)
 # kind -> (model, overrides, extra RunConfig settings, score window)
 RUNS = {
     "sentencepiece": ("transformer_lm_tiny", TRANSFORMER, {"mixed_precision": "mixed_bfloat16"}, 8),
-    "wordpiece": ("lstm_lm_small", LSTM, {"stateful": True}, None),
+    "wordpiece": ("lstm_lm_small", LSTM, {"task_options": {"stateful": True}}, None),
 }
 PROMPT = "the cat sat on"
 TEXT = "the red dog ran to a big house\nwith some little boy and the cat"
@@ -88,9 +89,10 @@ def exports(corpus, tmp_path_factory) -> dict[str, tuple[dict, str]]:
             config = RunConfig(
                 model=model, data=str(corpus), tokenizer=kind, vocab_size=60,
                 model_overrides=overrides, batch_size=4, train_steps=1, epochs=None,
-                eval_batches=1, sample_length=1, jit_compile=False, **extra,
+                eval_batches=1, jit_compile=False, **extra,
             )
-            trainer = Trainer(config, str(root / kind))
+            config.task_options["sample_length"] = 1
+            trainer = make_trainer(config, str(root / kind))
             trainer.fit()
             made[kind] = _expectations(trainer, window), export_saved_model(
                 str(root / kind), str(root / "out"), name=kind

@@ -85,6 +85,23 @@ def test_cross_attention_reads_the_encoder_but_not_its_padding():
     assert not np.allclose(y_real, y)
 
 
+def test_cross_attention_keys_and_values_computed_once_give_the_same_decoding():
+    block = TransformerBlock(HEADS, MLP, use_cross_attention=True)
+    x, encoded = inputs(), inputs(4, seed=1)
+    mask = PADDING[:, :4]
+    full = block(x, encoder_outputs=encoded, encoder_padding_mask=mask)
+    cross = block.cross_attention_cache(encoded)  # once per source
+    assert [tuple(t.shape) for t in cross] == [(BATCH, 4, HEADS, DIM // HEADS)] * 2
+    cache, steps = empty_cache(), []
+    for i in range(LENGTH):  # no step is given the encoder outputs themselves
+        y, cache = block(
+            x[:, i : i + 1], encoder_padding_mask=mask, cross_cache=cross, cache=cache,
+            cache_index=np.int32(i),
+        )
+        steps.append(y)
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+
+
 def test_save_and_load_round_trip(save_and_load):
     x = keras.Input(shape=(LENGTH, DIM))
     padding = keras.Input(shape=(LENGTH,), dtype="int32")

@@ -8,19 +8,21 @@ from zoo.config import ConfigError, RunConfig, load_config_file, parse_overrides
 
 
 def test_parse_overrides_coerces_to_preset_types():
-    allowed = {"num_layers": 4, "dropout": 0.0, "position": "learned", "tie_embeddings": True}
-    values = parse_overrides(
-        ["num_layers=2", "dropout=0", "position=sinusoidal", "tie_embeddings=false"], allowed
+    model = {"num_layers": 4, "dropout": 0.0, "position": "learned"}
+    task = {"tie_embeddings": True, "sample_prompt": "\n"}
+    values, options = parse_overrides(
+        ["num_layers=2", "dropout=0", "position=sinusoidal", "tie_embeddings=false",
+         "sample_prompt=ROMEO:"], model, task
     )
-    assert values == {"num_layers": 2, "dropout": 0.0, "position": "sinusoidal",
-                      "tie_embeddings": False}
+    assert values == {"num_layers": 2, "dropout": 0.0, "position": "sinusoidal"}
+    assert options == {"tie_embeddings": False, "sample_prompt": "ROMEO:"}
     assert isinstance(values["dropout"], float)
 
 
 @pytest.mark.parametrize("item", ["nonsense=1", "num_layers", "num_layers=2.5", "=3"])
 def test_parse_overrides_rejects_bad_items(item):
     with pytest.raises(ConfigError):
-        parse_overrides([item], {"num_layers": 4})
+        parse_overrides([item], {"num_layers": 4}, {"stateful": False})
 
 
 def test_config_file_json_and_yaml(tmp_path):

@@ -5,18 +5,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.models import LSTMLM, TransformerLM
+from tasks import CausalLM
+from zoo.models import LSTMBackbone, TransformerDecoder
 
 VOCAB, LENGTH, BATCH = 30, 12, 2
 
 
-def transformer(**overrides):
+def transformer(tie_embeddings=True, **overrides):
+    """A GPT language model: the decoder backbone with the causal-LM head."""
     config = dict(vocab_size=VOCAB, sequence_length=LENGTH, num_layers=2, num_heads=2, hidden_dim=8)
-    return TransformerLM(**{**config, **overrides})
+    backbone = TransformerDecoder(**{**config, **overrides})
+    return CausalLM(backbone, VOCAB, tie_embeddings=tie_embeddings)
 
 
-def lstm(**overrides):
-    return LSTMLM(**{**dict(vocab_size=VOCAB, hidden_dim=8), **overrides})
+def lstm(tie_embeddings=False, **overrides):
+    """Zaremba et al.'s language model: the LSTM backbone and a softmax layer with a bias."""
+    backbone = LSTMBackbone(**{**dict(vocab_size=VOCAB, hidden_dim=8), **overrides})
+    return CausalLM(backbone, VOCAB, tie_embeddings=tie_embeddings, head_bias=True)
 
 
 BUILDERS = {"transformer": transformer, "lstm": lstm}
@@ -154,13 +159,13 @@ def test_tied_transformer_has_no_output_matrix():
 def test_transformer_uses_gpt2_initialization():
     model = transformer(num_layers=4, hidden_dim=32, num_heads=4)
     model(token_ids())
-    block = model.blocks[0]
+    block = model.backbone.blocks[0]
     qkv = np.asarray(block.self_attention.qkv_dense.kernel)
     projection = np.asarray(block.self_attention.output_dense.kernel)
     assert np.std(qkv) == pytest.approx(0.02, rel=0.1)
     assert np.std(projection) == pytest.approx(0.02 / math.sqrt(2 * 4), rel=0.1)
     # Every block draws its own weights.
-    other = np.asarray(model.blocks[1].self_attention.qkv_dense.kernel)
+    other = np.asarray(model.backbone.blocks[1].self_attention.qkv_dense.kernel)
     assert not np.allclose(qkv, other)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.decoding import generate_tokens
+from tasks.decoding import generate_tokens
 from zoo.models.ngram_lm import NO_TOKEN, NGramLM, kneser_ney_discounts
 
 
@@ -207,9 +207,9 @@ def test_an_unfitted_model_is_uniform():
 
 @pytest.fixture(scope="module")
 def ptb(data_dir):
-    from tasks import LanguageModelingTask
+    from tasks import DataSpec, LanguageModelingTask
 
-    return LanguageModelingTask.from_names("ptb", "word", sequence_length=35)
+    return LanguageModelingTask.create(DataSpec("ptb", "word", sequence_length=35), {})
 
 
 def test_ptb_slice_order_5_beats_order_1(ptb):
@@ -228,8 +228,8 @@ def test_ptb_slice_order_5_beats_order_1(ptb):
 
 
 def test_train_ngram_writes_a_run_that_reloads(run_module, tmp_path):
-    from tasks import LanguageModelingTask
     from tasks.data import MarkovSource
+    from zoo.runs import load_run
 
     run_dir = tmp_path / "run"
     result = run_module(
@@ -243,9 +243,7 @@ def test_train_ngram_writes_a_run_that_reloads(run_module, tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"] == "ngram_lm" and config["model_overrides"] == {"order": 3}
     validation = json.loads((run_dir / "eval_validation.json").read_text())
-    task = LanguageModelingTask.from_names(
-        "synthetic", "char", sequence_length=1, tokenizer_dir=str(run_dir / "tokenizer")
-    )
+    task = load_run(str(run_dir)).task  # its saved tokenizer
     # The source is an order-2 Markov chain: 3-gram counts get close to the true chain's loss.
     optimum = MarkovSource().cross_entropy(task.corpus.split("validation"))
     assert validation["loss"] == pytest.approx(optimum, abs=0.02)

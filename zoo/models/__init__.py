@@ -1,8 +1,9 @@
-"""The zoo's models. Each maps token ids to logits and speaks the decoding protocol:
-`initial_decoding_state(batch_size, max_length)` and `decode(token_ids, state, index)`."""
+"""The zoo's models: backbones that return hidden states (a task adds its head), and the counted
+n-gram model. Backbones that generate speak the decoding protocol of `tasks.protocols`."""
 
-from zoo.models.lstm_lm import LSTMLM
+from zoo.models.decoder import TransformerDecoder
+from zoo.models.encoder import TransformerEncoder
+from zoo.models.lstm import LSTMBackbone
 from zoo.models.ngram_lm import NGramLM
-from zoo.models.transformer_lm import TransformerLM
 
-__all__ = ["LSTMLM", "NGramLM", "TransformerLM"]
+__all__ = ["LSTMBackbone", "NGramLM", "TransformerDecoder", "TransformerEncoder"]

@@ -282,7 +282,7 @@ class NGramLM(keras.Model):
         logits, _ = self.decode(token_ids, self.initial_decoding_state(ops.shape(token_ids)[0]))
         return logits
 
-    # Decoding protocol, shared with TransformerLM and LSTMLM and driven by zoo.decoding.
+    # Decoding protocol, shared with TransformerLM and LSTMLM and driven by tasks.decoding.
 
     def initial_decoding_state(self, batch_size, max_length: int | None = None):
         """No history yet: [B, n - 1] int32 of NO_TOKEN."""

@@ -1,45 +1,43 @@
-"""The Zaremba et al. (2014) word-level LSTM language model."""
+"""The Zaremba et al. (2014) recurrent backbone: embedding -> dropout -> stacked LSTM -> dropout."""
 
 import keras
 from keras import ops
 
 from layers import LSTMBlock, TokenAndPositionEmbedding
+from layers.initializers import per_weight
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class LSTMLM(keras.Model):
-    """Embedding -> dropout -> stacked LSTM -> dropout -> softmax layer.
+class LSTMBackbone(keras.Model):
+    """A stacked LSTM (or GRU) over token embeddings that returns hidden states.
 
-    "Recurrent Neural Network Regularization" (Zaremba, Sutskever & Vinyals 2014):
-    dropout only on the non-recurrent connections, every weight uniform in
-    [-init_scale, init_scale], trained with truncated BPTT over `sequence_length` steps
-    with the state carried from one batch to the next (`call_with_state`).
+    "Recurrent Neural Network Regularization" (Zaremba, Sutskever & Vinyals 2014): dropout only
+    on the non-recurrent connections, every weight uniform in [-init_scale, init_scale] (a head
+    on this backbone starts the same way), trained with truncated BPTT over `sequence_length`
+    steps with the state carried from one batch to the next (`call_with_state`).
 
     Args:
         vocab_size: number of token ids.
         hidden_dim: width of the embedding and of every recurrent layer.
         num_layers: stacked recurrent layers.
         dropout: dropout on the embedding, between layers and on the output.
-        init_scale: every weight starts uniform in [-init_scale, init_scale] (the
-            paper's 0.1 / 0.05 / 0.04); None keeps the Keras defaults.
+        init_scale: every weight starts uniform in [-init_scale, init_scale] (the paper's
+            0.1 / 0.05 / 0.04); None keeps the Keras defaults.
         cell: `"lstm"` or `"gru"`.
-        tie_embeddings: use the transposed embedding as the softmax weights (Press &
-            Wolf 2016) instead of a separate Dense layer.
-        sequence_length: the BPTT unroll length; recorded for the trainer, the model
-            itself accepts any length.
+        sequence_length: the BPTT unroll length; recorded for the task, the backbone itself
+            accepts any length.
 
-    Decoding protocol: the state is the recurrent state, a list with one `[h, c]` (LSTM)
-    or `[h]` (GRU) per layer, each [B, hidden_dim] in the compute dtype; `index` is
-    ignored.
+    Decoding protocol: the state is the recurrent state, a list with one `[h, c]` (LSTM) or
+    `[h]` (GRU) per layer, each [B, hidden_dim] in the compute dtype; `index` is ignored.
 
     Example:
 
     ```python
-    model = LSTMLM(vocab_size=100, hidden_dim=32)
-    logits = model(np.array([[1, 2, 3]]))  # [1, 3, 100]
+    backbone = LSTMBackbone(vocab_size=100, hidden_dim=32)
+    hidden = backbone(np.array([[1, 2, 3]]))  # [1, 3, 32]
 
-    logits, states = model.call_with_state(np.array([[1, 2, 3]]))
-    logits, states = model.call_with_state(np.array([[4, 5, 6]]), states)  # carry on
+    hidden, states = backbone.call_with_state(np.array([[1, 2, 3]]))
+    hidden, states = backbone.call_with_state(np.array([[4, 5, 6]]), states)  # carry on
     ```
     """
 
@@ -51,7 +49,6 @@ class LSTMLM(keras.Model):
         dropout: float = 0.0,
         init_scale: float | None = 0.1,
         cell: str = "lstm",
-        tie_embeddings: bool = False,
         sequence_length: int = 35,
         **kwargs,
     ):
@@ -62,18 +59,14 @@ class LSTMLM(keras.Model):
         self.dropout = dropout
         self.init_scale = init_scale
         self.cell = cell
-        self.tie_embeddings = tie_embeddings
         self.sequence_length = sequence_length
 
         if init_scale is None:  # the Keras defaults everywhere
-            embeddings, weights, recurrent = "uniform", {}, {}
+            embeddings, self._uniform, recurrent = "uniform", {}, {}
         else:
-            # Serialized, so each weight draws its own values (a shared instance repeats them).
-            uniform = keras.initializers.serialize(
-                keras.initializers.RandomUniform(-init_scale, init_scale)
-            )
+            uniform = per_weight(keras.initializers.RandomUniform(-init_scale, init_scale))
             embeddings = uniform
-            weights = dict(kernel_initializer=uniform, bias_initializer=uniform)
+            self._uniform = dict(kernel_initializer=uniform, bias_initializer=uniform)
             recurrent = dict(recurrent_initializer=uniform, unit_forget_bias=False)
 
         self.embedding = TokenAndPositionEmbedding(
@@ -93,43 +86,41 @@ class LSTMLM(keras.Model):
             cell=cell,
             dtype=self.dtype_policy,
             name="rnn",
-            **weights,
+            **self._uniform,
             **recurrent,
         )
-        self.head = None
-        if not tie_embeddings:
-            self.head = keras.layers.Dense(
-                vocab_size, dtype=self.dtype_policy, name="head", **weights
-            )
 
     def build(self, input_shape):
         self.embedding.build(input_shape)
-        hidden_shape = (*input_shape, self.hidden_dim)
-        self.rnn.build(hidden_shape)
-        if self.head is not None:
-            self.head.build(hidden_shape)
+        self.rnn.build((*input_shape, self.hidden_dim))
 
     def call(self, token_ids, training=None):
-        logits, _ = self.call_with_state(token_ids, training=training)
-        return logits
+        hidden, _ = self.call_with_state(token_ids, training=training)
+        return hidden
 
     def call_with_state(self, token_ids, states=None, training=None):
-        """[B, T] ids and the previous states (None: zeros) -> (float32 logits, new states)."""
+        """[B, T] ids and the previous states (None: zeros) -> (hidden states, new states)."""
         x = self.embedding(token_ids, training=training)
-        x, states = self.rnn(x, initial_state=states, training=training)
-        logits = self.embedding.attend(x) if self.head is None else self.head(x)
-        return ops.cast(logits, "float32"), states
+        return self.rnn(x, initial_state=states, training=training)
 
-    # Decoding protocol, shared with TransformerLM and driven by zoo.decoding.
+    @property
+    def token_embedding(self) -> TokenAndPositionEmbedding:
+        return self.embedding
 
-    def initial_decoding_state(self, batch_size, max_length: int | None = None):
+    def head_initializers(self) -> dict:
+        """Zaremba's uniform init for a head's kernel and bias (Keras defaults without it)."""
+        return dict(self._uniform)
+
+    # Decoding protocol, driven by tasks.decoding.
+
+    def initial_decoding_state(self, batch_size, max_length: int | None = None, source=None):
         """Zero states: one `[h, c]` (LSTM) or `[h]` (GRU) of [B, hidden_dim] per layer."""
         state_count = 2 if self.cell == "lstm" else 1
         zeros = ops.zeros((batch_size, self.hidden_dim), dtype=self.compute_dtype)
         return [[zeros] * state_count for _ in range(self.num_layers)]
 
     def decode(self, token_ids, state, index=None):
-        """Feeds `token_ids` [B, t] after `state`; returns (float32 logits, new state)."""
+        """Feeds `token_ids` [B, t] after `state`; returns (hidden states, new state)."""
         return self.call_with_state(token_ids, state, training=False)
 
     def get_config(self):
@@ -142,7 +133,6 @@ class LSTMLM(keras.Model):
                 "dropout": self.dropout,
                 "init_scale": self.init_scale,
                 "cell": self.cell,
-                "tie_embeddings": self.tie_embeddings,
                 "sequence_length": self.sequence_length,
             }
         )

@@ -1,4 +1,4 @@
-"""zoo.decoding: cached decoding equals recomputation; sampling, beams, limits, graphs, errors."""
+"""tasks.decoding: cached decoding equals recomputation; sampling, beams, limits, graphs, errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate, generate_tokens
-from zoo.models import LSTMLM, TransformerLM
+from tasks import CausalLM
+from tasks.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate, generate_tokens
+from zoo.models import LSTMBackbone, TransformerDecoder
 
 VOCAB, CONTEXT = 30, 8
 
@@ -20,7 +21,7 @@ VOCAB, CONTEXT = 30, 8
 def transformer():
     # A wide initializer gives O(1) logits: no near-ties for argmax to break differently.
     keras.utils.set_random_seed(0)
-    model = TransformerLM(
+    backbone = TransformerDecoder(
         vocab_size=VOCAB,
         sequence_length=CONTEXT,
         num_layers=2,
@@ -29,6 +30,7 @@ def transformer():
         intermediate_dim=64,
         initializer_range=0.5,
     )
+    model = CausalLM(backbone, VOCAB)
     model(np.zeros((1, 1), np.int32))
     return model
 
@@ -36,7 +38,8 @@ def transformer():
 @pytest.fixture(scope="module")
 def lstm():
     keras.utils.set_random_seed(0)
-    model = LSTMLM(vocab_size=VOCAB, hidden_dim=32, num_layers=1, init_scale=0.5)
+    backbone = LSTMBackbone(vocab_size=VOCAB, hidden_dim=32, num_layers=1, init_scale=0.5)
+    model = CausalLM(backbone, VOCAB, tie_embeddings=False, head_bias=True)
     model(np.zeros((1, 1), np.int32))
     return model
 

@@ -1,0 +1,147 @@
+"""The BERT-style backbone: bidirectional pre-LayerNorm blocks over a padded batch."""
+
+import keras
+
+from layers import EncoderBlock, TokenAndPositionEmbedding
+from layers.initializers import per_weight
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TransformerEncoder(keras.Model):
+    """A Transformer encoder (BERT, Devlin et al. 2019) that returns hidden states.
+
+    Every position attends to every real position of its row; padded positions (where
+    `padding_mask` is 0) are never attended to, so padding does not change a real position's
+    output. Blocks are pre-LayerNorm with a final LayerNorm (Xiong et al. 2020), which trains
+    without BERT's long warmup. Segment embeddings (sentence A / B, for next-sentence
+    prediction and sentence pairs) are added when `num_segments` > 0.
+
+    Args:
+        vocab_size: number of token ids.
+        sequence_length: the longest input (sizes the learned position table).
+        num_layers, num_heads, hidden_dim, intermediate_dim: the shape (Turc et al. 2019
+            name them L, A, H and 4H).
+        dropout: dropout on the embeddings and on every residual branch.
+        num_segments: segment-embedding table size (0: none).
+        layer_norm_epsilon: epsilon of every LayerNorm.
+        initializer_range: standard deviation of the normal initializer (BERT's 0.02).
+
+    `call(token_ids, padding_mask=None, segment_ids=None)` maps [B, T] ids (and [B, T] masks
+    and segments; no mask means every position is real) to hidden states [B, T, hidden_dim].
+
+    Example:
+
+    ```python
+    encoder = TransformerEncoder(vocab_size=100, sequence_length=16, num_layers=2,
+                                 num_heads=2, hidden_dim=16)
+    hidden = encoder(np.array([[5, 6, 7, 0]]), padding_mask=np.array([[1, 1, 1, 0]]))
+    ```
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        sequence_length: int,
+        num_layers: int,
+        num_heads: int,
+        hidden_dim: int,
+        intermediate_dim: int | None = None,
+        dropout: float = 0.1,
+        num_segments: int = 0,
+        layer_norm_epsilon: float = 1e-12,
+        initializer_range: float = 0.02,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.sequence_length = sequence_length
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim or 4 * hidden_dim
+        self.dropout = dropout
+        self.num_segments = num_segments
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.initializer_range = initializer_range
+
+        initializer = per_weight(keras.initializers.TruncatedNormal(stddev=initializer_range))
+        self.embedding = TokenAndPositionEmbedding(
+            vocab_size,
+            sequence_length,
+            hidden_dim,
+            position="learned",
+            embeddings_initializer=initializer,
+            dropout=dropout,
+            dtype=self.dtype_policy,
+            name="embedding",
+        )
+        self.segment_embedding = None
+        if num_segments:
+            self.segment_embedding = keras.layers.Embedding(
+                num_segments,
+                hidden_dim,
+                embeddings_initializer=initializer,
+                dtype=self.dtype_policy,
+                name="segment_embedding",
+            )
+        self.blocks = [
+            EncoderBlock(
+                num_heads,
+                self.intermediate_dim,
+                dropout=dropout,
+                layer_norm_epsilon=layer_norm_epsilon,
+                kernel_initializer=initializer,
+                dtype=self.dtype_policy,
+                name=f"block_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.final_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="final_norm"
+        )
+        self._initializer = initializer
+
+    def build(self, input_shape):
+        self.embedding.build(input_shape)
+        hidden_shape = (*input_shape, self.hidden_dim)
+        if self.segment_embedding is not None:
+            self.segment_embedding.build(input_shape)
+        for block in self.blocks:
+            block.build(hidden_shape)
+        self.final_norm.build(hidden_shape)
+
+    def call(self, token_ids, padding_mask=None, segment_ids=None, training=None):
+        x = self.embedding(token_ids, training=training)
+        if self.segment_embedding is not None:
+            if segment_ids is None:
+                segment_ids = keras.ops.zeros_like(token_ids)
+            x = x + self.segment_embedding(segment_ids)
+        for block in self.blocks:
+            x = block(x, padding_mask=padding_mask, training=training)
+        return self.final_norm(x)
+
+    @property
+    def token_embedding(self) -> TokenAndPositionEmbedding:
+        """The token matrix, whose `attend` is a tied output projection (the MLM head)."""
+        return self.embedding
+
+    def head_initializers(self) -> dict:
+        return {"kernel_initializer": self._initializer}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "sequence_length": self.sequence_length,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+                "num_segments": self.num_segments,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "initializer_range": self.initializer_range,
+            }
+        )
+        return config
