@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +26,16 @@ TINY_SHAKESPEARE_TRAIN_FRACTION = 0.9
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file of a named dataset: its name in the dataset folder, where to get it, its hash."""
+    """One file of a named dataset: its name in the dataset folder, where to get it, its hash.
+
+    With `member`, `url` is a zip archive and the file is that member of it (`sha256` is the
+    member's).
+    """
 
     name: str
     url: str
     sha256: str
+    member: str | None = None
 
 
 @dataclass(frozen=True)
@@ -208,26 +214,34 @@ def _non_empty(splits: dict[str, str], origin: object) -> dict[str, str]:
 # --- named datasets ------------------------------------------------------------------------
 
 
+def named_files(
+    name: str, dataset: NamedDataset, *, data_dir: str | None = None, cache_dir: str | None = None
+) -> tuple[dict[str, Path], str]:
+    """A named dataset's files by split, and where they came from: `data_dir/<folder>` or
+    `$ZOO_DATA_DIR/<folder>` when there, else the download cache (filled and checked here)."""
+    folder = _local_folder(dataset, data_dir)
+    if folder is None:
+        paths = {split: _download(name, dataset, file, cache_dir)
+                 for split, file in dataset.files.items()}
+        return paths, ", ".join(file.url for file in dataset.files.values())
+    paths = {split: folder / file.name for split, file in dataset.files.items()}
+    missing = [str(path) for path in paths.values() if not path.is_file()]
+    if missing:
+        raise DataError(
+            f"{name}: missing {', '.join(missing)}; put the files there or point "
+            "data_dir/ZOO_DATA_DIR at the folder that holds them"
+        )
+    return paths, str(folder)
+
+
 def _load_named(name: str, *, data_dir: str | None, cache_dir: str | None) -> Corpus:
     dataset = DATASETS[name]
-    folder = _local_folder(dataset, data_dir)
-    if folder is not None:
-        paths = {split: folder / file.name for split, file in dataset.files.items()}
-        missing = [str(path) for path in paths.values() if not path.is_file()]
-        if missing:
-            raise DataError(
-                f"{name}: missing {', '.join(missing)}; put the files there or point "
-                "data_dir/ZOO_DATA_DIR at the folder that holds them"
-            )
-        texts = {split: read_text(path) for split, path in paths.items()}
-        source = str(folder)
-    elif dataset.embedded:
+    if dataset.embedded and _local_folder(dataset, data_dir) is None:
         texts = {"all": _read_embedded(dataset)}
         source = f"embedded copy of {dataset.files['all'].url}"
     else:
-        paths = {split: _download(name, file, cache_dir) for split, file in dataset.files.items()}
+        paths, source = named_files(name, dataset, data_dir=data_dir, cache_dir=cache_dir)
         texts = {split: read_text(path) for split, path in paths.items()}
-        source = ", ".join(file.url for file in dataset.files.values())
     if set(texts) == {"all"}:
         text = texts["all"]
         cut = int(len(text) * TINY_SHAKESPEARE_TRAIN_FRACTION)
@@ -262,7 +276,7 @@ def _read_embedded(dataset: NamedDataset) -> str:
     return data.decode("utf-8")
 
 
-def _download(name: str, file: RemoteFile, cache_dir: str | None) -> Path:
+def _download(name: str, dataset: NamedDataset, file: RemoteFile, cache_dir: str | None) -> Path:
     """Fetch one file into `<cache_dir or ~/.keras>/zoo_datasets/<name>/` unless already there."""
     import keras  # Only downloads need Keras; loading local text stays light.
 
@@ -271,14 +285,16 @@ def _download(name: str, file: RemoteFile, cache_dir: str | None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     cache = root / "zoo_datasets" / name
     remedies = (
-        f"either set ZOO_DATA_DIR to a folder holding {DATASETS[name].folder}/{file.name}, "
+        f"either set ZOO_DATA_DIR to a folder holding {dataset.folder}/{file.name}, "
         f"or connect to the internet so it can be downloaded to {cache}"
     )
+    if file.member and (cache / file.name).is_file():
+        return _checked(cache / file.name, file.sha256, name, remedies)
     try:
         path = keras.utils.get_file(
-            fname=file.name,
+            fname=file.url.rsplit("/", 1)[-1] if file.member else file.name,
             origin=file.url,
-            file_hash=file.sha256,
+            file_hash=None if file.member else file.sha256,
             hash_algorithm="sha256",
             cache_dir=str(root),
             cache_subdir=f"zoo_datasets/{name}",
@@ -290,7 +306,22 @@ def _download(name: str, file: RemoteFile, cache_dir: str | None) -> Path:
         ) from None
     except Exception as error:  # get_file raises a bare Exception when it cannot fetch
         raise DataError(f"{name}: cannot download {file.url} ({error}); {remedies}") from None
-    return Path(path)
+    if file.member is None:
+        return Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            (cache / file.name).write_bytes(archive.read(file.member))
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise DataError(f"{name}: {file.url} holds no readable {file.member} ({error})") from None
+    return _checked(cache / file.name, file.sha256, name, remedies)
+
+
+def _checked(path: Path, sha256: str, name: str, remedies: str) -> Path:
+    """`path`, if its bytes have `sha256`; else it is removed and that is a DataError."""
+    if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        path.unlink(missing_ok=True)
+        raise DataError(f"{name}: {path.name} does not have sha256 {sha256}; {remedies}")
+    return path
 
 
 # --- local folders -------------------------------------------------------------------------

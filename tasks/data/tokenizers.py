@@ -34,6 +34,18 @@ from tasks.data.errors import DataError
 
 CONFIG_FILE = "tokenizer.json"
 
+# Special tokens by name, with the surface a vocabulary shows them as. A kind that has one of
+# its own (WordPiece's <pad>, SentencePiece's </s>) uses it; the others are appended.
+SPECIAL_TOKENS = {
+    "pad": "[PAD]",
+    "unk": "[UNK]",
+    "cls": "[CLS]",
+    "sep": "[SEP]",
+    "mask": "[MASK]",
+    "bos": "[BOS]",
+    "eos": "[EOS]",
+}
+
 _STRINGS = tf.TensorSpec([None], tf.string)
 _IDS = tf.RaggedTensorSpec([None, None], tf.int32, ragged_rank=1, row_splits_dtype=tf.int64)
 
@@ -46,16 +58,63 @@ class Tokenizer(tf.Module):
     # a text is a code length for that text and bits per character is meaningful.
     bits_per_char_applicable: ClassVar[bool] = False
 
+    # Special tokens this tokenizer has beyond its own vocabulary, by name ("cls", "mask"...):
+    # ids base_vocab_size, base_vocab_size + 1, ... Text never encodes to them; decoding drops
+    # them.
+    appended: tuple[str, ...] = ()
+
+    @property
+    def base_vocab_size(self) -> int:
+        """The kind's own vocabulary (characters, bytes, words, pieces)."""
+        raise NotImplementedError
+
     @property
     def vocab_size(self) -> int:
-        raise NotImplementedError
+        return self.base_vocab_size + len(self.appended)
+
+    def native_special_ids(self) -> dict[str, int]:
+        """Special tokens the kind's vocabulary has itself ("unk", "eos", "pad"...)."""
+        return {}
+
+    @property
+    def special_ids(self) -> dict[str, int]:
+        """Every special token's id, by name: the kind's own and the appended ones."""
+        appended = {name: self.base_vocab_size + i for i, name in enumerate(self.appended)}
+        return {**self.native_special_ids(), **appended}
+
+    def with_special_tokens(self, names: Iterable[str]) -> Tokenizer:
+        """Reserves ids for the `names` (see SPECIAL_TOKENS) this kind lacks; returns self."""
+        unknown = sorted(set(names) - set(SPECIAL_TOKENS))
+        if unknown:
+            raise DataError(
+                f"unknown special token(s) {', '.join(unknown)}; known: {', '.join(SPECIAL_TOKENS)}"
+            )
+        native = self.native_special_ids()
+        self.appended = tuple(dict.fromkeys(
+            [*self.appended, *(n for n in names if n not in native and n not in self.appended)]
+        ))
+        return self
 
     def encode(self, text: str) -> np.ndarray:
         """The int32 ids of `text`, as a 1-D numpy array."""
         raise NotImplementedError
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        """The text of `ids`; ids outside the vocabulary decode like the unknown token."""
+        """The text of `ids`; special tokens ([CLS], padding...) are dropped, and ids outside the
+        vocabulary decode like the unknown token."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        silent = self._silent_ids()
+        if silent:
+            ids = ids[~np.isin(ids, silent)]
+        return self._decode(ids)
+
+    def _silent_ids(self) -> list[int]:
+        """Specials that decode to nothing: all but "unk" and "eos", which mean something in
+        text (the unknown mark; a line end for the line-based kinds)."""
+        return sorted(i for name, i in self.special_ids.items() if name not in ("unk", "eos")
+                      or name in self.appended)
+
+    def _decode(self, ids: np.ndarray) -> str:
         raise NotImplementedError
 
     @tf.function(input_signature=[_STRINGS])
@@ -71,20 +130,32 @@ class Tokenizer(tf.Module):
 
     @tf.function(input_signature=[_IDS])
     def _tf_detokenize_ragged(self, ids: tf.RaggedTensor) -> tf.Tensor:
+        silent = self._silent_ids()
+        if silent:
+            values = ids.flat_values
+            keep = tf.reduce_all(values[:, None] != tf.constant(silent, tf.int32)[None, :], axis=1)
+            ids = tf.ragged.boolean_mask(ids, ids.with_flat_values(keep))
         return self._tf_detokenize(ids)
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write `tokenizer.json` (kind and settings) and plain vocabulary/model files."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        config = {"kind": self.kind, "vocab_size": self.vocab_size, **self._save_files(path)}
+        config = {
+            "kind": self.kind,
+            "vocab_size": self.vocab_size,
+            "special_tokens": list(self.appended),
+            **self._save_files(path),
+        }
         text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
         (path / CONFIG_FILE).write_text(text, encoding="utf-8")
 
     # What each kind provides.
 
     @classmethod
-    def train(cls, text: str, vocab_size: int | None) -> Tokenizer:
+    def train(cls, text: str, vocab_size: int | None, specials: Sequence[str] = ()) -> Tokenizer:
+        """A vocabulary learned from `text`; `specials` are the special tokens asked for (a kind
+        may make room for them in the vocabulary it learns)."""
         raise NotImplementedError
 
     @classmethod
@@ -141,11 +212,14 @@ class CharTokenizer(Tokenizer):
         self._tf_decode_table = tf.constant(self._decode_table.astype(np.int32))
 
     @property
-    def vocab_size(self) -> int:
+    def base_vocab_size(self) -> int:
         return self.unk_id + 1
 
+    def native_special_ids(self) -> dict[str, int]:
+        return {"unk": self.unk_id}
+
     @classmethod
-    def train(cls, text: str, vocab_size: int | None) -> CharTokenizer:
+    def train(cls, text: str, vocab_size: int | None, specials=()) -> CharTokenizer:
         return cls(text)
 
     @classmethod
@@ -163,8 +237,8 @@ class CharTokenizer(Tokenizer):
         codepoints = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
         return self._encode_table[np.minimum(codepoints, len(self._encode_table) - 1)]
 
-    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        codepoints = self._decode_table[_in_vocabulary(ids, self.vocab_size, self.unk_id)]
+    def _decode(self, ids: np.ndarray) -> str:
+        codepoints = self._decode_table[_in_vocabulary(ids, self.base_vocab_size, self.unk_id)]
         return codepoints.tobytes().decode("utf-32-le", "replace")
 
     def _tf_tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
@@ -172,7 +246,7 @@ class CharTokenizer(Tokenizer):
         return codepoints.with_flat_values(self._table.lookup(codepoints.flat_values))
 
     def _tf_detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
-        ids = _tf_in_vocabulary(ids, self.vocab_size, self.unk_id)
+        ids = _tf_in_vocabulary(ids, self.base_vocab_size, self.unk_id)
         codepoints = ids.with_flat_values(tf.gather(self._tf_decode_table, ids.flat_values))
         return tf.strings.unicode_encode(codepoints, "UTF-8")
 
@@ -195,11 +269,11 @@ class ByteTokenizer(Tokenizer):
         self._byte_strings = tf.constant([bytes([b]) for b in range(256)])
 
     @property
-    def vocab_size(self) -> int:
+    def base_vocab_size(self) -> int:
         return 256
 
     @classmethod
-    def train(cls, text: str, vocab_size: int | None) -> ByteTokenizer:
+    def train(cls, text: str, vocab_size: int | None, specials=()) -> ByteTokenizer:
         return cls()
 
     @classmethod
@@ -212,7 +286,7 @@ class ByteTokenizer(Tokenizer):
     def encode(self, text: str) -> np.ndarray:
         return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int32)
 
-    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+    def _decode(self, ids: np.ndarray) -> str:
         data = _in_vocabulary(ids, 256, self._INVALID_BYTE).astype(np.uint8).tobytes()
         return data.decode("utf-8", "replace")
 
@@ -266,7 +340,7 @@ class WordTokenizer(Tokenizer):
         self._tf_surfaces = tf.constant(surfaces)
 
     @property
-    def vocab_size(self) -> int:
+    def base_vocab_size(self) -> int:
         return len(self.vocabulary)
 
     @staticmethod
@@ -275,8 +349,11 @@ class WordTokenizer(Tokenizer):
         # (str.split() would also split on Unicode spaces such as U+00A0).
         return text.encode("utf-8").replace(b"\n", b" <eos> ").split()
 
+    def native_special_ids(self) -> dict[str, int]:
+        return {"unk": self.unk_id, "eos": self.eos_id}
+
     @classmethod
-    def train(cls, text: str, vocab_size: int | None) -> WordTokenizer:
+    def train(cls, text: str, vocab_size: int | None, specials=()) -> WordTokenizer:
         counts = collections.Counter(word.decode("utf-8") for word in cls._words(text))
         vocabulary = sorted(counts, key=lambda word: (-counts[word], word))[:vocab_size]
         for special in (cls.UNK, cls.EOS):
@@ -303,8 +380,8 @@ class WordTokenizer(Tokenizer):
         get, unk = self._ids.get, self.unk_id
         return np.fromiter((get(word, unk) for word in words), dtype=np.int32, count=len(words))
 
-    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        words = self._surfaces[_in_vocabulary(ids, self.vocab_size, self.unk_id)]
+    def _decode(self, ids: np.ndarray) -> str:
+        words = self._surfaces[_in_vocabulary(ids, self.base_vocab_size, self.unk_id)]
         return re.sub(self._SPACES_AROUND_NEWLINE, "\n", " ".join(words))
 
     def _tf_tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
@@ -312,7 +389,7 @@ class WordTokenizer(Tokenizer):
         return words.with_flat_values(self._table.lookup(words.flat_values))
 
     def _tf_detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
-        ids = _tf_in_vocabulary(ids, self.vocab_size, self.unk_id)
+        ids = _tf_in_vocabulary(ids, self.base_vocab_size, self.unk_id)
         words = ids.with_flat_values(tf.gather(self._tf_surfaces, ids.flat_values))
         text = tf.strings.reduce_join(words, axis=-1, separator=" ")
         return tf.strings.regex_replace(text, self._SPACES_AROUND_NEWLINE, "\n")
@@ -344,13 +421,13 @@ class _LineByLineTokenizer(Tokenizer):
     eos_id: int
 
     @property
-    def vocab_size(self) -> int:
+    def base_vocab_size(self) -> int:
         return int(self._layer.vocabulary_size())
 
     def encode(self, text: str) -> np.ndarray:
         return self.tf_tokenize(tf.constant([text])).flat_values.numpy()
 
-    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+    def _decode(self, ids: np.ndarray) -> str:
         ids = np.asarray(ids, dtype=np.int32).reshape(-1)
         batch = tf.RaggedTensor.from_row_splits(ids, np.array([0, len(ids)], dtype=np.int64))
         return self.tf_detokenize(batch)[0].numpy().decode("utf-8", "replace")
@@ -372,7 +449,7 @@ class _LineByLineTokenizer(Tokenizer):
         return per_text[:, :-1]  # a text has one line more than it has newlines
 
     def _tf_detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
-        ids = _tf_in_vocabulary(ids, self.vocab_size, self.unk_id)
+        ids = _tf_in_vocabulary(ids, self.base_vocab_size, self.unk_id)
         values = ids.flat_values
         is_eos = tf.equal(values, self.eos_id)
         # Number every line of the batch: a line ends at each <eos>, and each text starts one.
@@ -408,10 +485,13 @@ class WordPieceTokenizer(_LineByLineTokenizer):
 
     def __init__(self, vocabulary: Sequence[str]) -> None:
         super().__init__()
+        vocabulary = list(vocabulary)
+        # BERT's [CLS], [SEP], [MASK] where the vocabulary reserved them: text may spell them.
+        self._bert = {n: t for n, t in SPECIAL_TOKENS.items() if t in vocabulary}
         self._layer = keras_hub.tokenizers.WordPieceTokenizer(
-            vocabulary=list(vocabulary),
+            vocabulary=vocabulary,
             oov_token=self.UNK,
-            special_tokens=[self.UNK],
+            special_tokens=[self.UNK, *self._bert.values()],
             special_tokens_in_strings=True,
             lowercase=False,
             dtype="int32",
@@ -419,13 +499,19 @@ class WordPieceTokenizer(_LineByLineTokenizer):
         self.unk_id = self._layer.token_to_id(self.UNK)
         self.eos_id = self._layer.token_to_id(self.EOS)
 
+    def native_special_ids(self) -> dict[str, int]:
+        own = {"pad": self.PAD, "unk": self.UNK, "eos": self.EOS}
+        return {name: self._layer.token_to_id(t) for name, t in {**self._bert, **own}.items()}
+
     @classmethod
-    def train(cls, text: str, vocab_size: int | None) -> WordPieceTokenizer:
+    def train(cls, text: str, vocab_size: int | None, specials=()) -> WordPieceTokenizer:
         lines = _training_lines(text, cls.MAX_TRAIN_CHARS)
+        reserved = [cls.PAD, cls.UNK, cls.EOS]
+        reserved += [SPECIAL_TOKENS[n] for n in specials if n not in ("pad", "unk", "eos")]
         vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
             tf.data.Dataset.from_tensor_slices(lines).batch(1024),
             vocab_size or cls.DEFAULT_VOCAB_SIZE,
-            reserved_tokens=[cls.PAD, cls.UNK, cls.EOS],
+            reserved_tokens=reserved,
         )
         return cls(vocabulary)
 
@@ -462,8 +548,12 @@ class SentencePieceTokenizer(_LineByLineTokenizer):
         self.unk_id = self._layer.token_to_id("<unk>")
         self.eos_id = self._layer.token_to_id("</s>")
 
+    def native_special_ids(self) -> dict[str, int]:
+        names = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"}
+        return {name: self._layer.token_to_id(piece) for name, piece in names.items()}
+
     @classmethod
-    def train(cls, text: str, vocab_size: int | None) -> SentencePieceTokenizer:
+    def train(cls, text: str, vocab_size: int | None, specials=()) -> SentencePieceTokenizer:
         lines = tf.data.Dataset.from_tensor_slices(_training_lines(text, cls.MAX_TRAIN_CHARS))
         vocab_size = vocab_size or cls.DEFAULT_VOCAB_SIZE
         sentencepiece.set_min_log_level(1)  # the trainer logs ~100 INFO lines to stderr
@@ -506,19 +596,32 @@ def _tokenizer_class(kind: object) -> type[Tokenizer]:
     return TOKENIZERS[kind]
 
 
-def build_tokenizer(kind: str, train_text: str, *, vocab_size: int | None = None) -> Tokenizer:
+def build_tokenizer(
+    kind: str,
+    train_text: str,
+    *,
+    vocab_size: int | None = None,
+    special_tokens: Sequence[str] = (),
+) -> Tokenizer:
     """A tokenizer of `kind` whose vocabulary comes from `train_text`.
 
     `vocab_size` is an upper bound for word, wordpiece and sentencepiece (the text may not
     support that many); char and byte ignore it, their vocabulary being fixed by the text
-    and by UTF-8.
+    and by UTF-8. `special_tokens` names tokens to reserve (keys of SPECIAL_TOKENS): WordPiece
+    learns its vocabulary around them (and reads "[MASK]" in text as the mask token); the other
+    kinds use their own where they have one and append the rest.
     """
     cls = _tokenizer_class(kind)
     if not train_text:
         raise DataError(f"cannot build a {kind} tokenizer from empty text; give training text")
     if vocab_size is not None and vocab_size < 3:
         raise DataError(f"vocab_size must be at least 3, got {vocab_size}")
-    return cls.train(train_text, vocab_size)
+    unknown = sorted(set(special_tokens) - set(SPECIAL_TOKENS))
+    if unknown:
+        raise DataError(f"unknown special token(s) {', '.join(unknown)}")
+    return cls.train(train_text, vocab_size, tuple(special_tokens)).with_special_tokens(
+        special_tokens
+    )
 
 
 def load_tokenizer(directory: str | os.PathLike) -> Tokenizer:
@@ -532,6 +635,8 @@ def load_tokenizer(directory: str | os.PathLike) -> Tokenizer:
         raise DataError(f"{path}: unreadable tokenizer config ({error})") from None
     cls = _tokenizer_class(config.get("kind"))
     try:
-        return cls.load(path.parent, config)
+        tokenizer = cls.load(path.parent, config)
+        tokenizer.appended = tuple(config.get("special_tokens", ()))
+        return tokenizer
     except (KeyError, OSError, ValueError) as error:
         raise DataError(f"{path.parent}: incomplete tokenizer files ({error!r})") from None

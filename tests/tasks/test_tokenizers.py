@@ -264,3 +264,42 @@ def test_loading_needs_a_saved_tokenizer(tmp_path):
     (tmp_path / "tokenizer.json").write_text('{"kind": "morse"}', encoding="utf-8")
     with pytest.raises(DataError, match="unknown tokenizer 'morse'"):
         load_tokenizer(tmp_path)
+
+
+# ----------------------------------------------------------------------------- special tokens
+
+SPECIALS = ("pad", "cls", "sep", "mask", "bos", "eos")
+SMALL_TEXT = "the cat sat on the mat.\nthe dog ran to the big red house!\n" * 40
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_special_tokens_are_reserved_and_never_in_text(kind, tmp_path):
+    plain = build_tokenizer(kind, SMALL_TEXT)
+    tokenizer = build_tokenizer(kind, SMALL_TEXT, special_tokens=SPECIALS)
+    ids = tokenizer.special_ids
+    assert set(SPECIALS) <= set(ids)
+    assert len(set(ids.values())) == len(ids)  # each its own id
+    assert all(0 <= i < tokenizer.vocab_size for i in ids.values())
+    text = "the cat ran to the mat.\n"
+    encoded = tokenizer.encode(text)
+    own = set(plain.special_ids.values())
+    assert not set(encoded.tolist()) & (set(ids.values()) - own)
+    # Decoding drops the specials, in Python and in the graph, around real tokens.
+    with_specials = np.concatenate([[ids["cls"]], encoded, [ids["sep"], ids["pad"]]])
+    assert tokenizer.decode(with_specials) == tokenizer.decode(encoded)
+    graph = tokenizer.tf_detokenize(tf.ragged.constant([with_specials], dtype=tf.int32))
+    assert graph.numpy()[0].decode() == tokenizer.decode(encoded)
+    tokenizer.save(tmp_path)
+    assert load_tokenizer(tmp_path).special_ids == ids
+
+
+def test_wordpiece_reads_the_mask_token_in_text():
+    tokenizer = build_tokenizer("wordpiece", SMALL_TEXT, special_tokens=("cls", "sep", "mask"))
+    ids = tokenizer.encode("the [MASK] sat")
+    assert ids.tolist().count(tokenizer.special_ids["mask"]) == 1
+    assert tokenizer.vocab_size == build_tokenizer("wordpiece", SMALL_TEXT).vocab_size + 3
+
+
+def test_unknown_special_token_is_a_data_error():
+    with pytest.raises(DataError, match="unknown special token"):
+        build_tokenizer("char", SMALL_TEXT, special_tokens=("sos",))
