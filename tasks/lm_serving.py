@@ -83,7 +83,7 @@ def lm_signatures(
 
 
 def warmup_requests() -> list[tuple[str, dict[str, np.ndarray]]]:
-    """One small request per signature a client sends text to (TF Serving replays them)."""
+    """One small request per signature (TF Serving replays them before taking traffic)."""
     prompts = np.array([WARMUP_TEXT.encode()], dtype=object)
     one = {"max_new_tokens": 4, "temperature": 0.8, "top_k": 10, "top_p": 0.9, "seed": 1}
     generate_inputs = {
@@ -93,6 +93,7 @@ def warmup_requests() -> list[tuple[str, dict[str, np.ndarray]]]:
         ("serving_default", {"prompts": prompts}),
         ("generate", {"prompts": prompts, **generate_inputs}),
         ("score", {"texts": prompts}),
+        ("logits", {"token_ids": np.zeros([1, 2], np.int32)}),
     ]
 
 

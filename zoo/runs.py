@@ -69,8 +69,6 @@ def make_task(
 ) -> tasks.Task:
     """The run's task. A tokenizer saved in `run_dir` wins, then `tokenizer` (a pretrained
     run's), else one is learned from the training split."""
-    if config.data and not os.path.exists(config.data):
-        raise DataError(f"--data: no such file or folder: {config.data}")
     backbone = registry.model_config(config.model, **model_overrides(config))
     spec = tasks.DataSpec(
         dataset=config.data or config.dataset,
@@ -139,6 +137,8 @@ def make_trainer(
     # First of all: a multi-worker strategy must exist before TensorFlow runs any op.
     strategy = strategy or make_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)
+    if config.data and not os.path.exists(config.data):
+        raise DataError(f"--data: no such file or folder: {config.data}")
     resuming = checkpoints.latest(model_dir) is not None  # its own weights and tokenizer win
     pretrained = load_run(config.init_from) if config.init_from and not resuming else None
     if task is None:

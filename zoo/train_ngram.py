@@ -67,12 +67,15 @@ def train(config: RunConfig, model_dir: str) -> dict:
     """Counts `config`'s training split into `model_dir` and returns the summary it writes."""
     import keras
 
+    from tasks.data import DataError
     from zoo.models.ngram_lm import NGramLM
     from zoo.runs import CONFIG_FILE, COUNTED_MODEL_FILE, make_task
 
     order = int(config.model_overrides.get("order", 5))
     if order < 1:
         raise ConfigError(f"order must be 1 or more, got {order}")
+    if config.data and not os.path.exists(config.data):
+        raise DataError(f"--data: no such file or folder: {config.data}")
     task = make_task(config, run_dir=model_dir)
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, CONFIG_FILE), "w", encoding="utf-8") as f:

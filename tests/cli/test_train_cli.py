@@ -50,6 +50,14 @@ def test_list_models(run_module, tmp_path):
     assert_clean_start(result)
     assert "transformer_lm_tiny" in result.stdout and "lstm_lm_large" in result.stdout
     assert "124," in result.stdout  # gpt2_small has about 124M parameters
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:-1]}
+    assert rows["transformer_lm_tiny"][2] == "causal_lm"  # each preset's task
+
+
+def test_list_tasks(run_module, tmp_path):
+    result = run_module("zoo.train", "--list_tasks", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].startswith("causal_lm ")
 
 
 def test_mirrored_matches_single_device(run_module, tmp_path):
@@ -146,6 +154,8 @@ def test_kill_9_then_same_command_resumes(run_module, tmp_path):
         (["--strategy=tpu_pod"], ["tpu_pod"]),
         (["--set=num_layerz=2"], ["num_layerz"]),
         (["--set=num_layers"], ["key=value"]),
+        (["--task=sorting"], ["sorting"]),
+        (["--init_from=/no/such/run"], ["/no/such/run"]),
         (["--data=/no/such/file.txt"], ["/no/such/file.txt"]),
         (["--config=/no/such/config.yaml"], ["/no/such/config.yaml"]),
     ],
