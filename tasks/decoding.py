@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -307,159 +308,185 @@ def _compiled(model: keras.Model, options: tuple):
     return per_model[options]
 
 
-def _generate(
-    model,
-    prompt_ids,
-    lengths,
-    max_new,
-    temperature,
-    top_k,
-    top_p,
-    seed,
-    num_beams,
-    ngram,
-    stops,
-    jit_compile=False,
-):
+class _Loop(NamedTuple):
+    """What changes from one decoding step to the next (the tf.while_loop's variables)."""
+
+    position: tf.Tensor  # the position whose token the next step chooses
+    logits: tf.Tensor  # [rows, V]: the model's prediction for that position
+    state: Any  # the model's decoding state
+    cache_position: tf.Tensor  # where that position sits in the model's window
+    tokens: tf.Tensor  # [rows, end]: prompts, then what was chosen
+    counts: tf.Tensor  # [rows]: new tokens written so far
+    stopped: tf.Tensor  # [rows]: emitted a stop token
+    scores: tf.Tensor  # [rows]: beam scores (sum of log-probabilities)
+
+
+def _generate(model, prompt_ids, lengths, max_new, temperature, top_k, top_p, seed,
+              num_beams, ngram, stops, jit_compile=False):
     """The decoding loop on validated inputs (all per-row values [B])."""
-    window = context_length(model)
-    if window is not None and window < 2:
-        raise ValueError(f"a context_length of {window} leaves no room to generate")
-    prompt_ids, lengths = _last_tokens(prompt_ids, lengths, None if window is None else window - 1)
-    batch = tf.shape(prompt_ids)[0]
-    new_width = tf.reduce_max(max_new)
-    if num_beams > 1:  # each row becomes num_beams consecutive rows
-        prompt_ids, lengths, max_new = (
-            tf.repeat(x, num_beams, axis=0) for x in (prompt_ids, lengths, max_new)
-        )
-    rows = tf.shape(prompt_ids)[0]
-    end = tf.reduce_max(lengths + max_new)  # one past the last position any row writes
-    longest = tf.reduce_max(lengths)
-    tokens = tf.pad(prompt_ids[:, :longest], [[0, 0], [0, end - longest]])
-    start = tf.reduce_min(lengths)
-    stop_ids = tf.constant(stops, tf.int32, shape=[len(stops)])
-    limit = lengths + max_new
-    if num_beams > 1:
-        first_beam = tf.one_hot(0, num_beams, on_value=0.0, off_value=_BEAM_FLOOR)
-        scores = tf.tile(first_beam, [batch])  # identical beams: let only the first one grow
-        batch_axes = _state_batch_axes(model)
-    else:
-        scores = tf.zeros([rows])
+    return _Decoding(model, prompt_ids, lengths, max_new, (temperature, top_k, top_p, seed),
+                     num_beams, ngram, stops).run(jit_compile)
 
-    initial = model.initial_decoding_state(rows, window or end)
-    shapes = [x.shape for x in tf.nest.flatten(initial)]
 
-    def settled(new_state):
+class _Decoding:
+    """One call of `generate`: the fixed facts of the batch, and the steps of its loop."""
+
+    def __init__(self, model, prompt_ids, lengths, max_new, sampling, num_beams, ngram, stops):
+        self.model = model
+        self.window = context_length(model)
+        if self.window is not None and self.window < 2:
+            raise ValueError(f"a context_length of {self.window} leaves no room to generate")
+        keep = None if self.window is None else self.window - 1
+        prompt_ids, lengths = _last_tokens(prompt_ids, lengths, keep)
+        self.batch = tf.shape(prompt_ids)[0]
+        self.new_width = tf.reduce_max(max_new)
+        if num_beams > 1:  # each row becomes num_beams consecutive rows
+            prompt_ids, lengths, max_new = (
+                tf.repeat(x, num_beams, axis=0) for x in (prompt_ids, lengths, max_new)
+            )
+        self.prompt_ids, self.lengths, self.max_new = prompt_ids, lengths, max_new
+        self.temperature, self.top_k, self.top_p, self.seed = sampling
+        self.num_beams, self.ngram = num_beams, ngram
+        self.stop_ids = tf.constant(stops, tf.int32, shape=[len(stops)])
+        self.rows = tf.shape(prompt_ids)[0]
+        self.end = tf.reduce_max(lengths + max_new)  # one past the last position any row writes
+        self.limit = lengths + max_new
+        self.columns = tf.range(self.end)[None, :]
+        self.keep = None if self.window is None else self.window // 2
+        if num_beams > 1:
+            self.batch_axes = _state_batch_axes(model)
+
+    def run(self, jit_compile: bool):
+        loop = self._prefill()
+        steps = self._steps
+        if jit_compile:
+            steps = tf.function(steps, jit_compile=True)
+        return self._result(steps(loop))
+
+    # ----------------------------------------------------------------------------- the loop
+
+    def _prefill(self) -> _Loop:
+        """Reads every row's first min(lengths) prompt tokens in one pass."""
+        longest = tf.reduce_max(self.lengths)
+        tokens = tf.pad(self.prompt_ids[:, :longest], [[0, 0], [0, self.end - longest]])
+        start = tf.reduce_min(self.lengths)
+        if self.num_beams > 1:
+            first_beam = tf.one_hot(0, self.num_beams, on_value=0.0, off_value=_BEAM_FLOOR)
+            scores = tf.tile(first_beam, [self.batch])  # identical beams: only the first grows
+        else:
+            scores = tf.zeros([self.rows])
+        initial = self.model.initial_decoding_state(self.rows, self.window or self.end)
+        self._shapes = [x.shape for x in tf.nest.flatten(initial)]
+        self._structure = initial
+        logits, state = self.model.decode(tokens[:, :start], initial, tf.constant(0))
+        return _Loop(start, logits[:, -1], self._settled(state), start, tokens,
+                     tf.zeros([self.rows], tf.int32), tf.zeros([self.rows], tf.bool), scores)
+
+    def _settled(self, new_state):
         """`decode`'s state in the initial structure and static shapes, as the loop needs."""
         flat = tf.nest.flatten(new_state)
-        for tensor, shape in zip(flat, shapes):
+        for tensor, shape in zip(flat, self._shapes):
             tensor.set_shape(shape)
-        return tf.nest.pack_sequence_as(initial, flat)
+        return tf.nest.pack_sequence_as(self._structure, flat)
 
-    logits, state = model.decode(tokens[:, :start], initial, tf.constant(0))
-    state = settled(state)
+    def _steps(self, loop: _Loop) -> _Loop:
+        """Every step after the prefill: fixed shapes throughout, so XLA can compile it."""
+        body = self._step if self.window is None else self._one_window
+        return _Loop(*tf.while_loop(self._going, body, tuple(loop)))
 
-    columns = tf.range(end)[None, :]
-
-    def going(position, logits, state, cache_position, tokens, counts, stopped, scores):
+    def _going(self, *loop) -> tf.Tensor:
         """Whether any row still has a token to write at `position` or after."""
-        return tf.reduce_any((position < limit) & ~_whole_row(stopped, num_beams))
+        loop = _Loop(*loop)
+        return tf.reduce_any(
+            (loop.position < self.limit) & ~_whole_row(loop.stopped, self.num_beams)
+        )
 
-    def choose(position, logits, state, tokens, counts, stopped, scores):
-        """Picks and writes every row's token at `position`: its prompt's, a new one, or 0."""
-        step = position - lengths  # each row's generation step; negative inside its prompt
-        generating = (step >= 0) & (step < max_new) & ~_whole_row(stopped, num_beams)
-        if ngram:
-            ban = _repeat_ban(tokens, position, ngram, tf.shape(logits)[-1])
-            logits = tf.where(ban, float("-inf"), logits)
-        if num_beams == 1:
-            choice = _sample(logits, temperature, top_k, top_p, seed, step)
-        else:
-            choice, parent, scores = _beam_select(logits, scores, stopped, generating, num_beams)
-            tokens, counts, stopped = (tf.gather(x, parent) for x in (tokens, counts, stopped))
-            state = _gather_state(state, parent, batch_axes)
-        active = generating & ~stopped
-        forced = tf.gather(tokens, position, axis=1)
-        token = tf.where(step < 0, forced, tf.where(active, choice, 0))
-        tokens = tf.where(columns == position, token[:, None], tokens)
-        counts += tf.cast(active, tf.int32)
-        stopped |= active & tf.reduce_any(token[:, None] == stop_ids[None, :], axis=1)
-        return token, state, tokens, counts, stopped, scores
+    def _one_window(self, *loop):
+        """Steps until the cache is full, then slides once."""
+        loop = tf.while_loop(
+            lambda *v: self._going(*v) & (_Loop(*v).cache_position < self.window),
+            self._step,
+            loop,
+        )
+        return tf.cond(self._going(*loop), lambda: self._slide(*loop), lambda: tuple(loop))
 
     # The step after the last token is wasted work; skipping it would take a tf.cond around the
     # model, whose lowering costs a Switch per captured weight on every step.
-    def decode_one(position, logits, state, cache_position, tokens, counts, stopped, scores):
-        token, state, tokens, counts, stopped, scores = choose(
-            position, logits, state, tokens, counts, stopped, scores
-        )
-        out, state = model.decode(token[:, None], state, cache_position)
-        return (
-            position + 1,
-            out[:, -1],
-            settled(state),
-            cache_position + 1,
-            tokens,
-            counts,
-            stopped,
-            scores,
-        )
+    def _step(self, *loop):
+        token, loop = self._choose(_Loop(*loop))
+        out, state = self.model.decode(token[:, None], loop.state, loop.cache_position)
+        return tuple(loop._replace(
+            position=loop.position + 1,
+            logits=out[:, -1],
+            state=self._settled(state),
+            cache_position=loop.cache_position + 1,
+        ))
 
-    loop = (
-        start,
-        logits[:, -1],
-        state,
-        start,
-        tokens,
-        tf.zeros([rows], tf.int32),
-        tf.zeros([rows], tf.bool),
-        scores,
-    )
-    keep = None if window is None else window // 2
-
-    def decode_sliding(position, logits, state, cache_position, tokens, counts, stopped, scores):
+    def _slide(self, *loop):
         """The step that finds the cache full: reads the last `keep` tokens into 0..keep-1."""
-        token, state, tokens, counts, stopped, scores = choose(
-            position, logits, state, tokens, counts, stopped, scores
-        )
+        _, loop = self._choose(_Loop(*loop))
+        keep = self.keep
         # A gather with clipped columns, not a slice: XLA compiles this branch even when the
         # token buffer is shorter than `keep` (it then never runs), and a slice would not fit.
-        columns = tf.clip_by_value(position + 1 - keep + tf.range(keep), 0, tf.shape(tokens)[1] - 1)
-        recent = tf.gather(tokens, columns, axis=1)
-        out, state = model.decode(recent, state, tf.constant(0))
+        columns = tf.clip_by_value(
+            loop.position + 1 - keep + tf.range(keep), 0, tf.shape(loop.tokens)[1] - 1
+        )
+        recent = tf.gather(loop.tokens, columns, axis=1)
+        out, state = self.model.decode(recent, loop.state, tf.constant(0))
         # Cache entries past `keep` are stale but masked: a query at position p sees <= p,
         # and each later step overwrites its own position before attending to it.
-        return (
-            position + 1,
-            out[:, -1],
-            settled(state),
-            tf.constant(keep),
-            tokens,
-            counts,
-            stopped,
-            scores,
+        return tuple(loop._replace(
+            position=loop.position + 1,
+            logits=out[:, -1],
+            state=self._settled(state),
+            cache_position=tf.constant(keep),
+        ))
+
+    def _choose(self, loop: _Loop) -> tuple[tf.Tensor, _Loop]:
+        """Picks and writes every row's token at `position`: its prompt's, a new one, or 0.
+
+        Returns the tokens [rows] and the loop with them written (beams reordered).
+        """
+        step = loop.position - self.lengths  # each row's generation step; < 0 in its prompt
+        generating = (step >= 0) & (step < self.max_new) & ~_whole_row(
+            loop.stopped, self.num_beams
         )
+        logits, tokens, counts, stopped = loop.logits, loop.tokens, loop.counts, loop.stopped
+        state, scores = loop.state, loop.scores
+        if self.ngram:
+            ban = _repeat_ban(tokens, loop.position, self.ngram, tf.shape(logits)[-1])
+            logits = tf.where(ban, float("-inf"), logits)
+        if self.num_beams == 1:
+            choice = _sample(logits, self.temperature, self.top_k, self.top_p, self.seed, step)
+        else:
+            choice, parent, scores = _beam_select(
+                logits, scores, stopped, generating, self.num_beams
+            )
+            tokens, counts, stopped = (tf.gather(x, parent) for x in (tokens, counts, stopped))
+            state = _gather_state(state, parent, self.batch_axes)
+        active = generating & ~stopped
+        forced = tf.gather(tokens, loop.position, axis=1)
+        token = tf.where(step < 0, forced, tf.where(active, choice, 0))
+        tokens = tf.where(self.columns == loop.position, token[:, None], tokens)
+        counts += tf.cast(active, tf.int32)
+        stopped |= active & tf.reduce_any(token[:, None] == self.stop_ids[None, :], axis=1)
+        return token, loop._replace(state=state, tokens=tokens, counts=counts, stopped=stopped,
+                                    scores=scores)
 
-    def one_window(*loop):
-        """Steps until the cache is full, then slides once."""
-        loop = tf.while_loop(lambda *loop: going(*loop) & (loop[3] < window), decode_one, loop)
-        return tf.cond(going(*loop), lambda: decode_sliding(*loop), lambda: tuple(loop))
-
-    def steps(loop):
-        """Every step after the prefill: fixed shapes throughout, so XLA can compile it."""
-        return tf.while_loop(going, decode_one if window is None else one_window, loop)
-
-    if jit_compile:
-        steps = tf.function(steps, jit_compile=True)
-    _, _, _, _, tokens, counts, _, scores = steps(loop)
-
-    if num_beams > 1:  # keep each row's best beam
-        best = tf.argmax(tf.reshape(scores, [batch, num_beams]), axis=1, output_type=tf.int32)
-        best += tf.range(batch) * num_beams
-        tokens, counts, lengths = (tf.gather(x, best) for x in (tokens, counts, lengths))
-    offsets = tf.range(new_width)
-    index = tf.minimum(lengths[:, None] + offsets[None, :], end - 1)
-    new_ids = tf.gather(tokens, index, batch_dims=1)
-    return tf.where(offsets[None, :] < counts[:, None], new_ids, 0), counts
+    def _result(self, loop: _Loop):
+        """Each row's new tokens [B, N] (its best beam's) and how many there are [B]."""
+        tokens, counts, lengths = loop.tokens, loop.counts, self.lengths
+        if self.num_beams > 1:  # keep each row's best beam
+            best = tf.argmax(
+                tf.reshape(loop.scores, [self.batch, self.num_beams]), axis=1,
+                output_type=tf.int32,
+            )
+            best += tf.range(self.batch) * self.num_beams
+            tokens, counts, lengths = (tf.gather(x, best) for x in (tokens, counts, lengths))
+        offsets = tf.range(self.new_width)
+        index = tf.minimum(lengths[:, None] + offsets[None, :], self.end - 1)
+        new_ids = tf.gather(tokens, index, batch_dims=1)
+        return tf.where(offsets[None, :] < counts[:, None], new_ids, 0), counts
 
 
 def _last_tokens(ids, lengths, keep):

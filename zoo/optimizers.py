@@ -16,7 +16,12 @@ _NO_DECAY = ["bias", "gamma", "beta", "embeddings", "position_embeddings", "norm
 
 @keras.saving.register_keras_serializable(package="zoo")
 class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup to `peak`, then cosine decay to `final` at `decay_steps` (as nanoGPT)."""
+    """Linear warmup to `peak`, then cosine decay to `final` at `decay_steps` (as nanoGPT).
+
+    Kept rather than Keras' `CosineDecay(warmup_target=..., warmup_steps=...)`: its warmup gives
+    step s the rate peak * s / warmup (0 at the first step), nanoGPT's and ours peak * (s + 1) /
+    warmup; the cosine part is the same. Switching would change every run's numbers.
+    """
 
     def __init__(self, peak: float, final: float, warmup_steps: int, decay_steps: int):
         self.peak = peak

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tasks import CausalLM
-from zoo.models import LSTMBackbone, TransformerDecoder
+from zoo.models import LSTMBackbone, TransformerDecoder, TransformerEncoder
 
 VOCAB, LENGTH, BATCH = 30, 12, 2
 
@@ -207,3 +207,47 @@ def test_decoding_protocol_runs_in_a_graph_loop(kind):
         next_token = np.argmax(model(ids)[:, -1], axis=-1)[:, None]
         ids = np.concatenate([ids, next_token], axis=1)
     np.testing.assert_array_equal(generate(prompt.astype("int32")), ids[:, 3:])
+
+
+def test_decoder_with_cross_attention_decodes_against_a_source_encoded_once():
+    decoder = TransformerDecoder(VOCAB, LENGTH, num_layers=2, num_heads=2, hidden_dim=8,
+                                 cross_attention=True, initializer_range=0.5)
+    source = np.random.default_rng(1).normal(size=(BATCH, 5, 8)).astype("float32")
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    ids = token_ids()
+    full = decoder(ids, encoder_outputs=source, encoder_padding_mask=mask)
+    state = decoder.initial_decoding_state(BATCH, LENGTH, source=(source, mask))
+    assert len(state["cross"]) == 2 and state["cross"][0][0].shape == (BATCH, 5, 2, 4)
+    decode = tf.function(decoder.decode)  # takes no source: it cannot recompute the keys
+    hidden, state = decode(ids[:, :3], state, tf.constant(0))
+    steps = [hidden]
+    for i in range(3, ids.shape[1]):
+        hidden, state = decode(ids[:, i : i + 1], state, tf.constant(i))
+        steps.append(hidden)
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+    padded = source.copy()
+    padded[1, 3:] = 100.0  # the second source's padding: ignored
+    again = decoder(ids, encoder_outputs=padded, encoder_padding_mask=mask)
+    np.testing.assert_allclose(again, full, atol=1e-5)
+    with pytest.raises(ValueError, match="source"):
+        decoder.initial_decoding_state(BATCH, LENGTH)
+
+
+def test_encoder_backbone_is_bidirectional_and_ignores_padding():
+    encoder = TransformerEncoder(VOCAB, LENGTH, num_layers=2, num_heads=2, hidden_dim=8,
+                                 num_segments=2, dropout=0.0)
+    ids = token_ids()
+    mask = np.ones_like(ids)
+    mask[1, 5:] = 0
+    hidden = np.asarray(encoder(ids, padding_mask=mask))
+    assert hidden.shape == (BATCH, 7, 8)
+    changed = ids.copy()
+    changed[1, 5:] = (changed[1, 5:] + 3) % VOCAB  # padding positions: no effect on real ones
+    np.testing.assert_allclose(encoder(changed, padding_mask=mask)[1, :5], hidden[1, :5],
+                               atol=1e-5)
+    later = ids.copy()
+    later[0, 6] = (later[0, 6] + 1) % VOCAB  # a later real token changes an early position
+    assert not np.allclose(encoder(later, padding_mask=mask)[0, 0], hidden[0, 0])
+    segments = np.zeros_like(ids)
+    segments[:, 3:] = 1
+    assert not np.allclose(encoder(ids, padding_mask=mask, segment_ids=segments), hidden)
