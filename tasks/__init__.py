@@ -2,16 +2,19 @@
 
     >>> import tasks
     >>> sorted(tasks.TASKS)
-    ['causal_lm']
+    ['causal_lm', 'masked_lm']
 """
 
 from tasks.base import DataSpec, Task
 from tasks.causal_lm import CausalLM
 from tasks.data import DataError
 from tasks.language_modeling import LanguageModelingTask
+from tasks.masked_lm import MaskedLanguageModelingTask
 
 # Every task by its name (`--task`), in the order `--list_tasks` shows them.
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (LanguageModelingTask,)}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls for cls in (LanguageModelingTask, MaskedLanguageModelingTask)
+}
 
 
 def get_task(name: str) -> type[Task]:
@@ -21,4 +24,12 @@ def get_task(name: str) -> type[Task]:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "CausalLM", "DataSpec", "LanguageModelingTask", "Task", "get_task"]
+__all__ = [
+    "TASKS",
+    "CausalLM",
+    "DataSpec",
+    "LanguageModelingTask",
+    "MaskedLanguageModelingTask",
+    "Task",
+    "get_task",
+]

@@ -247,3 +247,50 @@ def copy_backbone_weights(source: keras.Model, target: keras.Model) -> None:
 
 def _below(path: str, prefix: str) -> str:
     return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplicaLayout:
+    """How a global batch splits over replicas, and which replicas this input pipeline feeds."""
+
+    global_batch: int
+    replicas: int
+    pipeline: int
+    pipelines: int
+
+    @classmethod
+    def of(
+        cls, global_batch: int, input_context: tf.distribute.InputContext | None
+    ) -> ReplicaLayout:
+        if input_context is None:
+            return cls(global_batch, 1, 0, 1)
+        replicas = input_context.num_replicas_in_sync
+        if global_batch % replicas:
+            raise DataError(
+                f"batch_size {global_batch} must be divisible by the {replicas} replicas"
+            )
+        return cls(
+            global_batch, replicas, input_context.input_pipeline_id,
+            input_context.num_input_pipelines,
+        )
+
+    @property
+    def per_replica(self) -> int:
+        return self.global_batch // self.replicas
+
+    @property
+    def local(self) -> int:
+        """Replicas this pipeline feeds."""
+        return self.replicas // self.pipelines
+
+    def mine(self, rows) -> tf.Tensor:
+        """[global_batch, ...] rows -> this pipeline's [local, per_replica, ...] (replica r
+        always gets rows [r * per_replica, (r + 1) * per_replica))."""
+        rows = tf.convert_to_tensor(rows)
+        shaped = tf.reshape(rows, [self.replicas, self.per_replica, *rows.shape[1:]])
+        return shaped[self.pipeline * self.local : (self.pipeline + 1) * self.local]
+
+    def elements(self, batch) -> tf.data.Dataset:
+        """A global batch (any structure of [global_batch, ...] tensors) as one dataset element
+        per replica this pipeline feeds: what `distribute_datasets_from_function` wants."""
+        return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(self.mine, batch))

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import Batch, DataSpec, Task
+from tasks.base import Batch, DataSpec, ReplicaLayout, Task
 from tasks.causal_lm import CausalLM
 from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, load_corpus, load_tokenizer
 from tasks.decoding import SamplingConfig, generate_tokens
@@ -157,7 +157,7 @@ class LanguageModelingTask(Task):
         num_steps: int,
         input_context: tf.distribute.InputContext | None = None,
     ) -> tf.data.Dataset:
-        layout = _ReplicaLayout.of(global_batch_size, input_context)
+        layout = ReplicaLayout.of(global_batch_size, input_context)
         if self.stateful:
             windows = self._stream_windows(layout)
         else:
@@ -175,7 +175,7 @@ class LanguageModelingTask(Task):
         ds = tf.data.Dataset.range(start_step, num_steps).flat_map(batches_for_step)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    def _random_windows(self, layout: _ReplicaLayout, seed: int):
+    def _random_windows(self, layout: ReplicaLayout, seed: int):
         """step -> this pipeline's rows of random windows [local, per_replica, length + 1]."""
         tokens = tf.constant(self.tokens("train"))
         length = self.sequence_length
@@ -193,7 +193,7 @@ class LanguageModelingTask(Task):
 
         return windows
 
-    def _stream_windows(self, layout: _ReplicaLayout):
+    def _stream_windows(self, layout: ReplicaLayout):
         """step -> the step's window of every row's contiguous stream, and whether it starts an
         epoch (a recurrent model's carried state is reset there, as Zaremba et al. do)."""
         length = self.sequence_length
@@ -221,7 +221,7 @@ class LanguageModelingTask(Task):
         max_batches: int | None = None,
         input_context: tf.distribute.InputContext | None = None,
     ) -> tf.data.Dataset:
-        layout = _ReplicaLayout.of(global_batch_size, input_context)
+        layout = ReplicaLayout.of(global_batch_size, input_context)
         ids = self.tokens(split)
         if self.stateful:
             return self._stream_eval_dataset(ids, layout, max_batches)
@@ -246,7 +246,7 @@ class LanguageModelingTask(Task):
         return tf.data.Dataset.from_tensor_slices((features, fit(targets), fit(weights)))
 
     def _stream_eval_dataset(
-        self, ids: np.ndarray, layout: _ReplicaLayout, max_batches: int | None
+        self, ids: np.ndarray, layout: ReplicaLayout, max_batches: int | None
     ) -> tf.data.Dataset:
         """One contiguous stream per replica, every token scored; the tail is weight-0 padding."""
         length, replicas = self.sequence_length, layout.replicas
@@ -372,44 +372,3 @@ class LanguageModelingTask(Task):
         from tasks.lm_serving import warmup_requests
 
         return warmup_requests()
-
-
-@dataclasses.dataclass(frozen=True)
-class _ReplicaLayout:
-    """How a global batch splits over replicas, and which replicas this input pipeline feeds."""
-
-    global_batch: int
-    replicas: int
-    pipeline: int
-    pipelines: int
-
-    @classmethod
-    def of(
-        cls, global_batch: int, input_context: tf.distribute.InputContext | None
-    ) -> _ReplicaLayout:
-        if input_context is None:
-            return cls(global_batch, 1, 0, 1)
-        replicas = input_context.num_replicas_in_sync
-        if global_batch % replicas:
-            raise DataError(
-                f"batch_size {global_batch} must be divisible by the {replicas} replicas"
-            )
-        return cls(
-            global_batch, replicas, input_context.input_pipeline_id,
-            input_context.num_input_pipelines,
-        )
-
-    @property
-    def per_replica(self) -> int:
-        return self.global_batch // self.replicas
-
-    @property
-    def local(self) -> int:
-        """Replicas this pipeline feeds."""
-        return self.replicas // self.pipelines
-
-    def mine(self, rows) -> tf.Tensor:
-        """[global_batch, ...] rows -> this pipeline's [local, per_replica, ...] (replica r
-        always gets rows [r * per_replica, (r + 1) * per_replica))."""
-        shaped = tf.reshape(rows, [self.replicas, self.per_replica, *rows.shape[1:]])
-        return shaped[self.pipeline * self.local : (self.pipeline + 1) * self.local]

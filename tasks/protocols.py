@@ -29,6 +29,9 @@ class Backbone(Protocol):
 
     hidden_dim: int
     vocab_size: int
+    # True when position t sees only positions <= t (a decoder, an RNN): such a backbone needs
+    # no padding mask for right-padded input, and a sequence is summarised at its last token.
+    causal: bool
 
     def __call__(self, token_ids: Any, *args: Any, **kwargs: Any) -> Any: ...
 

@@ -16,7 +16,7 @@ import keras
 
 import tasks
 from zoo.config import ConfigError
-from zoo.models import LSTMBackbone, NGramLM, TransformerDecoder
+from zoo.models import LSTMBackbone, NGramLM, TransformerDecoder, TransformerEncoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +64,37 @@ def _zaremba(units: int, unroll: int, dropout: float, init: float) -> dict:
         init_scale=init,
         cell="lstm",
     )
+
+
+def _bert(layers: int, width: int, heads: int) -> dict:
+    """Turc et al. 2019's compact BERT shapes: L layers of width H, H/64 heads, MLP 4H."""
+    return dict(
+        sequence_length=128,
+        num_layers=layers,
+        num_heads=heads,
+        hidden_dim=width,
+        intermediate_dim=4 * width,
+        dropout=0.1,
+        num_segments=2,
+    )
+
+
+# Masked-LM pretraining on the CPU: WordPiece, 128-token rows, AdamW with warmup.
+_BERT_TRAINING = dict(
+    dataset="wikitext2",
+    tokenizer="wordpiece",
+    vocab_size=8000,
+    batch_size=32,
+    train_steps=20000,
+    learning_rate=5e-4,
+    warmup_steps=1000,
+    min_learning_rate=5e-5,
+    weight_decay=0.01,
+    beta_2=0.98,
+    eval_every=1000,
+    checkpoint_every=1000,
+    eval_batches=20,
+)
 
 
 # Zaremba et al.'s softmax layer is its own matrix with a bias, and they train on streams:
@@ -163,6 +194,33 @@ PRESETS: dict[str, Preset] = {
             task_options=_ZAREMBA_TASK,
             training=_zaremba_training(35, clip=10.0, decay_start=14, epochs=55, decay=1 / 1.15),
             reference_vocab_size=10000,
+        ),
+        Preset(
+            "bert_tiny",
+            "BERT-Tiny: 2 layers x 2 heads, width 128, 128 tokens (Turc et al. 2019)",
+            TransformerEncoder,
+            _bert(2, 128, 2),
+            task="masked_lm",
+            training=_BERT_TRAINING,
+            reference_vocab_size=30522,
+        ),
+        Preset(
+            "bert_mini",
+            "BERT-Mini: 4 layers x 4 heads, width 256, 128 tokens (Turc et al. 2019)",
+            TransformerEncoder,
+            _bert(4, 256, 4),
+            task="masked_lm",
+            training=_BERT_TRAINING,
+            reference_vocab_size=30522,
+        ),
+        Preset(
+            "bert_small",
+            "BERT-Small: 4 layers x 8 heads, width 512, 128 tokens (Turc et al. 2019)",
+            TransformerEncoder,
+            _bert(4, 512, 8),
+            task="masked_lm",
+            training=_BERT_TRAINING,
+            reference_vocab_size=30522,
         ),
         Preset(
             "ngram_lm",

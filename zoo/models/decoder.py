@@ -145,6 +145,10 @@ class TransformerDecoder(keras.Model):
 
     # What a task's head needs.
 
+    # Each position sees only itself and earlier ones: a task pools a sequence
+    # at its last real token (causal) or its first ([CLS]) and reads padding masks accordingly.
+    causal = True
+
     @property
     def token_embedding(self) -> TokenAndPositionEmbedding:
         """The token matrix, whose `attend` is a tied output projection."""

@@ -120,6 +120,10 @@ class TransformerEncoder(keras.Model):
             x = block(x, padding_mask=padding_mask, training=training)
         return self.final_norm(x)
 
+    # Every position sees the whole (unpadded) input: a task pools a sequence
+    # at its last real token (causal) or its first ([CLS]) and reads padding masks accordingly.
+    causal = False
+
     @property
     def token_embedding(self) -> TokenAndPositionEmbedding:
         """The token matrix, whose `attend` is a tied output projection (the MLM head)."""

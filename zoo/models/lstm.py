@@ -103,6 +103,10 @@ class LSTMBackbone(keras.Model):
         x = self.embedding(token_ids, training=training)
         return self.rnn(x, initial_state=states, training=training)
 
+    # Each position sees only itself and earlier ones: a task pools a sequence
+    # at its last real token (causal) or its first ([CLS]) and reads padding masks accordingly.
+    causal = True
+
     @property
     def token_embedding(self) -> TokenAndPositionEmbedding:
         return self.embedding
