@@ -2,7 +2,7 @@
 
     >>> import tasks
     >>> sorted(tasks.TASKS)
-    ['causal_lm', 'masked_lm']
+    ['causal_lm', 'masked_lm', 'text_classification']
 """
 
 from tasks.base import DataSpec, Task
@@ -10,10 +10,12 @@ from tasks.causal_lm import CausalLM
 from tasks.data import DataError
 from tasks.language_modeling import LanguageModelingTask
 from tasks.masked_lm import MaskedLanguageModelingTask
+from tasks.text_classification import TextClassificationTask
 
 # Every task by its name (`--task`), in the order `--list_tasks` shows them.
 TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (LanguageModelingTask, MaskedLanguageModelingTask)
+    cls.name: cls
+    for cls in (LanguageModelingTask, MaskedLanguageModelingTask, TextClassificationTask)
 }
 
 
@@ -31,5 +33,6 @@ __all__ = [
     "LanguageModelingTask",
     "MaskedLanguageModelingTask",
     "Task",
+    "TextClassificationTask",
     "get_task",
 ]

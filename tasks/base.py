@@ -54,6 +54,9 @@ class Task(abc.ABC):
     description: ClassVar[str]
     # A frozen dataclass of the task's own settings: `--set key=value` keys, saved in config.json.
     Options: ClassVar[type]
+    # RunConfig defaults for this task when a preset made for another task is trained for it
+    # (fine-tuning an encoder for classification); a preset's own recipe wins for its task.
+    recipe: ClassVar[dict[str, Any]] = {}
 
     tokenizer: Tokenizer
 
@@ -215,6 +218,11 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def warmup_requests(self) -> list[tuple[str, dict[str, np.ndarray]]]:
         """(signature, inputs) pairs a server replays before it takes traffic."""
+
+    def signature_methods(self) -> dict[str, str]:
+        """Signatures that are not plain Predict ones, and TF Serving's method name for each
+        (a classifier's `classify`: "tensorflow/serving/classify"); none by default."""
+        return {}
 
     def serving_resources(self) -> list[tf.Module]:
         """Modules whose tables and files the export must carry (the tokenizer)."""

@@ -281,6 +281,9 @@ class LanguageModelingTask(Task):
         cls, backbone: keras.Model, vocab_size: int, options: LanguageModelingOptions
     ) -> CausalLM:
         """A built CausalLM on `backbone` (one [1, 1] id: any length works afterwards)."""
+        if not getattr(backbone, "causal", True):
+            raise DataError("causal_lm needs a causal backbone (a GPT or an LSTM); this one "
+                            "sees both sides (an encoder: train it with masked_lm)")
         model = CausalLM(
             backbone,
             vocab_size,

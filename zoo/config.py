@@ -38,6 +38,7 @@ class RunConfig:
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
     warmup_steps: int = 100
+    warmup_fraction: float | None = None  # when set: warmup_steps = this x the run's steps
     min_learning_rate: float = 1e-4
     lr_decay_start_epoch: int = 0
     lr_decay_rate: float = 1.0

@@ -185,6 +185,25 @@ def xla_compiled_functions(saved_model_dir: str) -> list[str]:
     return marked
 
 
+def set_method_names(saved_model_dir: str, methods: dict[str, str]) -> None:
+    """Gives signatures TF Serving's method names (a `classify` signature needs
+    "tensorflow/serving/classify" for the Classify API); TF2 saves every one as a Predict."""
+    if not methods:
+        return
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = os.path.join(saved_model_dir, "saved_model.pb")
+    proto = saved_model_pb2.SavedModel()
+    with open(path, "rb") as f:
+        proto.ParseFromString(f.read())
+    for graph in proto.meta_graphs:
+        for name, method in methods.items():
+            if name in graph.signature_def:
+                graph.signature_def[name].method_name = method
+    with open(path, "wb") as f:
+        f.write(proto.SerializeToString())
+
+
 def _must_compile(attrs) -> bool:
     return "_XlaMustCompile" in attrs and attrs["_XlaMustCompile"].b
 
@@ -212,6 +231,7 @@ def _write_version(path: str, name: str, task, model, sampling: SamplingConfig) 
     for signature, function in signatures.items():
         archive.add_endpoint(signature, function)  # traced tf.functions: no jit_compile
     archive.write_out(path, verbose=False)
+    set_method_names(path, task.signature_methods())
     _write_warmup(os.path.join(path, WARMUP_FILE), name, requests)
     marked = xla_compiled_functions(path)
     if marked:

@@ -79,8 +79,11 @@ def learning_rate_schedule(
     if config.lr_schedule == "constant":
         return config.learning_rate
     if config.lr_schedule == "cosine":
+        warmup = config.warmup_steps
+        if config.warmup_fraction is not None:
+            warmup = round(config.warmup_fraction * total_steps)
         return WarmupCosineDecay(
-            config.learning_rate, config.min_learning_rate, config.warmup_steps, total_steps
+            config.learning_rate, config.min_learning_rate, warmup, total_steps
         )
     if config.lr_schedule == "epoch_decay":
         return EpochDecay(

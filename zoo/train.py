@@ -21,7 +21,9 @@ import time
 
 from absl import flags
 
-from tasks import TASKS
+from tasks import TASKS, get_task
+from tasks.data import list_datasets
+from tasks.data.examples import LABELLED, PAIRS
 from zoo import cli
 from zoo.config import ConfigError, RunConfig, load_config_file, parse_overrides, replace
 from zoo.distribute import STRATEGIES
@@ -30,7 +32,7 @@ from zoo.registry import get_preset, list_models
 from zoo.trainer import PRECISIONS
 
 TOKENIZERS = ("char", "byte", "word", "wordpiece", "sentencepiece")
-DATASETS = ("tiny_shakespeare", "ptb", "wikitext2", "synthetic")
+DATASETS = (*list_datasets(), *LABELLED, *PAIRS)  # corpora, labelled text, text pairs
 
 _from_preset = " (default: the preset's recipe)"
 flags.DEFINE_bool("list_models", False, "Print every preset with its size and task, and exit.")
@@ -38,6 +40,8 @@ flags.DEFINE_bool("list_tasks", False, "Print every task and exit.")
 flags.DEFINE_enum("model", "transformer_lm_tiny", list_models(), "Zoo preset to train.")
 flags.DEFINE_enum("task", None, list(TASKS), "Task to train the preset's backbone for"
                   + " (default: the preset's task).")
+flags.DEFINE_enum("augment", None, ["eda"], "Augment training texts (text_classification): "
+                  "eda, Wei & Zou 2019's easy data augmentation.")
 flags.DEFINE_string("init_from", None, "A run directory to start from: its backbone weights and "
                     "tokenizer (fine-tuning); the task's head starts new.")
 flags.DEFINE_enum("dataset", None, DATASETS, "Named dataset" + _from_preset + ".")
@@ -86,27 +90,31 @@ _CONFIG_FLAGS = [f.name for f in dataclasses.fields(RunConfig) if f.name in FLAG
 
 
 def resolve_config() -> RunConfig:
-    """Preset recipe, then the --config file, then flags given explicitly, then --set."""
-    preset = get_preset(FLAGS.model)
-    config = replace(RunConfig(model=FLAGS.model), preset.training, source="preset")
+    """The recipe (the preset's for its own task, else the task's), then the --config file,
+    then flags given explicitly, then --set (and --augment)."""
     file_values = load_config_file(FLAGS.config) if FLAGS.config else {}
-    if file_values.get("model", FLAGS.model) != FLAGS.model and not FLAGS["model"].present:
-        preset = get_preset(file_values["model"])
-        config = replace(RunConfig(model=preset.name), preset.training, source="preset")
+    model = FLAGS.model if FLAGS["model"].present else file_values.get("model", FLAGS.model)
+    preset = get_preset(model)
+    task = FLAGS.task or file_values.get("task") or preset.task
+    recipe = preset.training if task == preset.task else get_task(task).recipe
+    config = replace(RunConfig(model=model, task=task), recipe, source="recipe")
     config = replace(config, file_values, source=f"--config {FLAGS.config}")
     explicit = {name: FLAGS[name].value for name in _CONFIG_FLAGS if FLAGS[name].present}
     if explicit.get("epochs") is not None:
         explicit.setdefault("train_steps", None)
     if explicit.get("train_steps") is not None:
         explicit.setdefault("epochs", None)
+    if explicit.get("warmup_steps") is not None:
+        explicit.setdefault("warmup_fraction", None)
     if explicit.get("clip_norm") == 0:
         explicit["clip_norm"] = None
     config = replace(config, explicit, source="flags")
     from zoo.runs import task_class, task_settings
 
-    preset = get_preset(config.model)  # validates a model named in a config file
     task_defaults = dataclasses.asdict(task_class(config).options_from(task_settings(config)))
     overrides, options = parse_overrides(FLAGS.set, preset.config, task_defaults)
+    if FLAGS.augment:
+        options["augment"] = FLAGS.augment
     return dataclasses.replace(
         config,
         model_overrides={**config.model_overrides, **overrides},

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from serving_helpers import REPO, Server, save_xla
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_service_pb2_grpc
 
 MODEL = "transformer_lm_tiny"
 
@@ -30,6 +30,22 @@ def export_dir(tmp_path_factory):
     run = subprocess.run(
         [sys.executable, "-m", "zoo.train", "--model=ngram_lm", "--dataset=synthetic",
          "--tokenizer=char", "--set=order=3", f"--model_dir={root / 'ngram'}",
+         f"--export_dir={root / 'export'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    # A classifier: an encoder fine-tuned on labelled text, served for :classify and :predict.
+    data = root / "labelled"
+    data.mkdir()
+    for split, count in (("train", 200), ("dev", 40)):
+        rows = [f"{'good fine' if i % 2 else 'bad poor'} film {i}\t{'pos' if i % 2 else 'neg'}"
+                for i in range(count)]
+        (data / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "zoo.train", "--model=bert_tiny", "--task=text_classification",
+         f"--data={data}", "--tokenizer=word", "--set=num_layers=1", "--set=hidden_dim=32",
+         "--set=intermediate_dim=64", "--set=sequence_length=16", "--train_steps=30",
+         "--learning_rate=3e-3", f"--model_dir={root / 'classifier'}",
          f"--export_dir={root / 'export'}"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
@@ -111,3 +127,55 @@ def test_ngram_export_serves_like_the_neural_ones(zoo_server):
     status, doc = zoo_server.rest("/v1/models/ngram_lm:predict", {"instances": ["ab"]})
     assert status == 200, doc
     assert doc["predictions"][0]["lengths"] > 0
+
+
+CLASSIFIER = "bert_tiny"
+
+
+def test_classifier_answers_classify_and_predict_over_rest(zoo_server):
+    status, doc = zoo_server.rest(f"/v1/models/{CLASSIFIER}:classify",
+                                  {"signature_name": "classify",
+                                   "examples": [{"text": "good fine film"},
+                                                {"text": "bad poor film"}]})
+    assert status == 200, doc
+    good, bad = doc["results"]
+    assert [label for label, _ in good] == ["neg", "pos"]
+    assert sum(score for _, score in good) == pytest.approx(1.0, abs=1e-5)
+    assert dict(good)["pos"] > 0.5 > dict(bad)["pos"]  # it learned the two words
+    status, doc = zoo_server.rest(f"/v1/models/{CLASSIFIER}:predict",
+                                  {"instances": ["good fine film", "bad poor film"]})
+    assert status == 200, doc
+    assert [p["labels"] for p in doc["predictions"]] == ["pos", "neg"]
+    assert doc["predictions"][0]["label_ids"] == 1 and len(doc["predictions"][0]["scores"]) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"signature_name": "classify", "examples": [{"text": ""}]},
+     {"signature_name": "classify", "examples": [{"review": "good film"}]}],
+    ids=["empty text", "wrong feature"],
+)
+def test_classifier_refuses_bad_examples(zoo_server, body):
+    status, doc = zoo_server.rest(f"/v1/models/{CLASSIFIER}:classify", body)
+    assert status == 400 and "error" in doc
+
+
+def test_classifier_over_grpc(zoo_server):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(zoo_server.channel)
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name, request.model_spec.signature_name = CLASSIFIER, "classify"
+    example = request.input.example_list.examples.add()
+    example.features.feature["text"].bytes_list.value.append(b"good fine film")
+    reply = stub.Classify(request, timeout=60)
+    classes = reply.result.classifications[0].classes
+    assert [c.label for c in classes] == ["neg", "pos"] and classes[1].score > 0.5
+
+    predict = predict_pb2.PredictRequest()
+    predict.model_spec.name = CLASSIFIER
+    predict.inputs["texts"].CopyFrom(tf.make_tensor_proto(np.array([b"bad poor film"])))
+    outputs = stub.Predict(predict, timeout=60).outputs
+    assert tf.make_ndarray(outputs["labels"]).tolist() == [b"neg"]
+    predict.inputs["texts"].CopyFrom(tf.make_tensor_proto(np.array([b"   "])))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(predict, timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

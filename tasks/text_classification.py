@@ -1,0 +1,359 @@
+"""Text classification: one label per text, for any backbone (an encoder, a GPT, an LSTM).
+
+Examples come from labelled text (`tasks.data.load_labelled`: `sst2`, or TSV/CSV/JSONL). The
+label set is the training split's labels, sorted (numerically when they are all integers), and
+saved with the run (`labels.json`), so a run is evaluated, exported and served without its data.
+Texts are tokenized in the input pipeline: `[CLS] text [SEP]` for an encoder, the text alone for
+a causal backbone, cut to `max_length` tokens and right-padded. Training batches are epochs of
+shuffled examples keyed by (seed, step), so resuming is exact; `augment="eda"` applies EDA to
+training texts only (`tasks.eda`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.base import Batch, DataSpec, ReplicaLayout, Task
+from tasks.data import (
+    DataError,
+    Examples,
+    Tokenizer,
+    build_tokenizer,
+    load_labelled,
+    load_tokenizer,
+)
+from tasks.text_batches import batch_indices, pad_rows
+from tasks.text_classifier import POOLINGS, TextClassifier
+
+SPECIALS = ("pad", "cls", "sep")
+LABELS_FILE = "labels.json"
+AUGMENTATIONS = ("eda",)
+
+
+@dataclasses.dataclass(frozen=True)
+class TextClassificationOptions:
+    """The classification task's settings (`--set key=value`; `--augment` for `augment`).
+
+    Attributes:
+        text_column, label_column: where a file keeps the two fields (a header name, or a
+            0-based index); found by themselves when None (see `tasks.data.examples`).
+        pooling: "cls", "mean" or "last"; None picks by backbone ([CLS] for an encoder, the
+            last real token for a causal Transformer or an LSTM).
+        max_length: tokens per text, [CLS] and [SEP] included (None: the backbone's length).
+        dropout: dropout before the classifier layer.
+        label_smoothing: Szegedy et al.'s smoothing of the targets (0: off).
+        augment: "eda" to augment training texts (Wei & Zou 2019), None for none.
+        eda_alpha: the share of a text's words each EDA operation changes.
+        synonyms: a `word<TAB>synonym...` TSV for EDA's synonym operations (else WordNet
+            through nltk when its data is installed, else those operations are skipped).
+        train_examples: train on this many examples (a seeded subset), None for all.
+    """
+
+    text_column: Any = None
+    label_column: Any = None
+    pooling: str | None = None
+    max_length: int | None = None
+    dropout: float = 0.1
+    label_smoothing: float = 0.0
+    augment: str | None = None
+    eda_alpha: float = 0.1
+    synonyms: str | None = None
+    train_examples: int | None = None
+
+
+class TextClassificationTask(Task):
+    """Labelled text classification with accuracy, macro-F1 and a confusion matrix.
+
+    Example:
+
+        task = TextClassificationTask.create(DataSpec("sst2", "wordpiece", 128), {})
+    """
+
+    name = "text_classification"
+    description = "one label per text: accuracy, macro-F1, confusion matrix; predict and classify"
+    Options = TextClassificationOptions
+    # Fine-tuning defaults (Devlin et al. 2019; Sun et al. 2019): AdamW at 1e-4 with 10%
+    # warmup, 3 epochs of batch 32; used when a preset's own task is another one.
+    recipe = dict(
+        dataset="sst2",
+        batch_size=32,
+        train_steps=None,
+        epochs=3.0,
+        optimizer="adamw",
+        learning_rate=1e-4,
+        min_learning_rate=0.0,
+        warmup_steps=0,
+        warmup_fraction=0.1,
+        weight_decay=0.01,
+        beta_2=0.999,
+        eval_every=500,
+        checkpoint_every=500,
+        eval_batches=None,
+    )
+
+    def __init__(self, examples: Examples | str, tokenizer: Tokenizer, labels: list[str],
+                 sequence_length: int, **options: Any):
+        self.options = self.options_from(options)
+        self._check_options()
+        if len(labels) < 2:
+            raise DataError(f"classification needs at least two classes; the training labels "
+                            f"are only {labels}")
+        self._examples = examples
+        self.tokenizer = tokenizer
+        self.labels = list(labels)
+        self.sequence_length = min(self.options.max_length or sequence_length, sequence_length)
+        self.pad_id = tokenizer.special_ids.get("pad", 0)
+        self.causal: bool | None = None  # fixed by build_model: the input follows the backbone
+        self._encoded: dict[str, tuple[list[str], np.ndarray]] = {}
+
+    def _check_options(self) -> None:
+        options = self.options
+        if options.pooling not in (None, *POOLINGS):
+            raise DataError(f"pooling must be one of {', '.join(POOLINGS)}")
+        if options.augment not in (None, *AUGMENTATIONS):
+            raise DataError(f"augment must be one of {', '.join(AUGMENTATIONS)} (or none)")
+        if options.max_length is not None and options.max_length < 3:
+            raise DataError("max_length must be at least 3")
+        if options.train_examples is not None and options.train_examples < 2:
+            raise DataError("train_examples must be at least 2")
+
+    @classmethod
+    def create(cls, data: DataSpec, options: Mapping[str, Any], *, run_dir=None,
+               tokenizer=None) -> TextClassificationTask:
+        parsed = cls.options_from(options)
+        saved = os.path.join(run_dir, "tokenizer") if run_dir else None
+        labels_path = os.path.join(run_dir, LABELS_FILE) if run_dir else None
+        examples: Examples | str = data.dataset
+        if labels_path and os.path.isfile(labels_path):
+            with open(labels_path, encoding="utf-8") as f:
+                labels = json.load(f)["labels"]
+        else:
+            examples = cls._load(data.dataset, parsed)
+            labels = label_set(examples.split("train")[1])
+        if saved and os.path.isdir(saved) and os.listdir(saved):
+            tokenizer = load_tokenizer(saved)
+        elif tokenizer is None:
+            if isinstance(examples, str):
+                examples = cls._load(data.dataset, parsed)
+            text = "\n".join(examples.split("train")[0])
+            tokenizer = build_tokenizer(data.tokenizer, text, vocab_size=data.vocab_size,
+                                        special_tokens=SPECIALS)
+        return cls(examples, tokenizer, labels, data.sequence_length, **options)
+
+    @staticmethod
+    def _load(dataset: str, options: TextClassificationOptions) -> Examples:
+        return load_labelled(dataset, text_column=options.text_column,
+                             label_column=options.label_column)
+
+    def save(self, run_dir: str) -> None:
+        super().save(run_dir)
+        with open(os.path.join(run_dir, LABELS_FILE), "w", encoding="utf-8") as f:
+            json.dump({"labels": self.labels, "split": self.examples.split_note}, f, indent=2)
+
+    @property
+    def examples(self) -> Examples:
+        if not isinstance(self._examples, Examples):
+            self._examples = self._load(self._examples, self.options)
+        return self._examples
+
+    def describe_data(self) -> str:
+        counts = ", ".join(f"{s} {len(t):,}" for s, (t, _) in self.examples.splits.items())
+        return f"{self.examples.name} ({len(self.labels)} classes; {counts})"
+
+    def eval_splits(self) -> list[str]:
+        return [s for s in ("validation", "test") if s in self.examples.splits]
+
+    # ----------------------------------------------------------------------------- data
+
+    def split(self, split: str) -> tuple[list[str], np.ndarray]:
+        """A split's texts and label ids; a label outside the training set is a DataError."""
+        if split not in self._encoded:
+            texts, labels = self.examples.split(split)
+            index = {label: i for i, label in enumerate(self.labels)}
+            unknown = sorted(set(labels) - set(index))
+            if unknown:
+                raise DataError(
+                    f"{self.examples.name}/{split}: label {unknown[0]!r} is not one of the "
+                    f"training labels ({', '.join(self.labels)})"
+                )
+            ids = np.array([index[label] for label in labels], np.int32)
+            if split == "train" and self.options.train_examples:
+                order = np.random.default_rng(0).permutation(len(texts))
+                keep = np.sort(order[: self.options.train_examples])
+                texts, ids = [texts[i] for i in keep], ids[keep]
+            self._encoded[split] = (texts, ids)
+        return self._encoded[split]
+
+    def steps_per_epoch(self, global_batch_size: int) -> int:
+        return max(1, len(self.split("train")[0]) // global_batch_size)
+
+    def tokens_per_step(self, global_batch_size: int) -> int:
+        return global_batch_size * self.sequence_length
+
+    def tokenize(self, texts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Texts [B] -> token ids and padding mask [B, sequence_length], as the model reads."""
+        if self.causal is None:
+            raise RuntimeError("build_model first: the input format follows the backbone")
+        ids = self.tokenizer.tf_tokenize(texts)
+        if not self.causal:
+            special = self.tokenizer.special_ids
+            return pad_rows(ids, self.sequence_length, self.pad_id, [special["cls"]],
+                            [special["sep"]])
+        return pad_rows(ids, self.sequence_length, self.pad_id)
+
+    def train_dataset(self, global_batch_size, *, seed, start_step, num_steps,
+                      input_context=None) -> tf.data.Dataset:
+        layout = ReplicaLayout.of(global_batch_size, input_context)
+        texts, labels = self.split("train")
+        texts_t, labels_t = tf.constant(texts), tf.constant(labels)
+        augmenter = self._augmenter() if self.options.augment else None
+
+        def batch_for_step(step):
+            indices = batch_indices(len(texts), global_batch_size, seed, step)
+            chosen = tf.gather(texts_t, indices)
+            if augmenter is not None:
+                chosen = augmenter(chosen, tf.stack([tf.constant(seed + 3, tf.int64), step]))
+            token_ids, mask = self.tokenize(chosen)
+            features = {"token_ids": token_ids, "padding_mask": mask}
+            weights = tf.ones([global_batch_size], tf.float32)
+            return layout.elements((features, tf.gather(labels_t, indices), weights))
+
+        ds = tf.data.Dataset.range(start_step, num_steps).flat_map(batch_for_step)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def eval_dataset(self, split, global_batch_size, *, max_batches=None,
+                     input_context=None) -> tf.data.Dataset:
+        layout = ReplicaLayout.of(global_batch_size, input_context)
+        texts, labels = self.split(split)
+        batches = -(-len(texts) // global_batch_size)
+        if max_batches is not None:
+            batches = min(batches, max_batches)
+        count = batches * global_batch_size
+        filler = count - len(texts)
+        texts = (list(texts) + [""] * max(filler, 0))[:count]
+        labels = np.concatenate([labels, np.zeros(max(filler, 0), np.int32)])[:count]
+        weights = (np.arange(count) < len(self.split(split)[0])).astype(np.float32)
+        texts = tf.constant(texts)
+
+        def batch(number):
+            rows = number * global_batch_size + tf.range(global_batch_size, dtype=tf.int64)
+            token_ids, mask = self.tokenize(tf.gather(texts, rows))
+            features = {"token_ids": token_ids, "padding_mask": mask}
+            return layout.elements((features, tf.gather(labels, rows), tf.gather(weights, rows)))
+
+        return tf.data.Dataset.range(batches).flat_map(batch)
+
+    def _augmenter(self):
+        from tasks.eda import Augmenter, read_synonyms, wordnet_synonyms
+
+        if self.options.synonyms:
+            synonyms = read_synonyms(self.options.synonyms)
+        else:
+            words = {w for text in self.split("train")[0] for w in text.split()}
+            synonyms = wordnet_synonyms(words)
+        return Augmenter(self.options.eda_alpha, synonyms)
+
+    # ----------------------------------------------------------------------------- the model
+
+    def build_model(self, backbone: keras.Model) -> keras.Model:
+        self.causal = bool(getattr(backbone, "causal", False))
+        if not self.causal:
+            missing = [n for n in ("cls", "sep") if n not in self.tokenizer.special_ids]
+            if missing:
+                raise DataError(f"an encoder reads [CLS] text [SEP], and this tokenizer has no "
+                                f"{', '.join(missing)} token: learn a new one (or start from a "
+                                "masked-LM run)")
+        return self._classifier(backbone, len(self.labels), self.options)
+
+    @classmethod
+    def model_for(cls, backbone, vocab_size: int, options) -> TextClassifier:
+        """A two-class classifier (the number of classes comes from the data otherwise)."""
+        return cls._classifier(backbone, 2, options)
+
+    @classmethod
+    def _classifier(cls, backbone, num_classes: int, options) -> TextClassifier:
+        causal = bool(getattr(backbone, "causal", False))
+        pooling = options.pooling or ("last" if causal else "cls")
+        model = TextClassifier(backbone, num_classes, pooling=pooling, dropout=options.dropout,
+                               name=cls.name, dtype=backbone.dtype_policy)
+        model({"token_ids": tf.zeros([1, 2], tf.int32), "padding_mask": tf.ones([1, 2])})
+        return model
+
+    # ----------------------------------------------------------------------------- training
+
+    def _losses(self, labels, logits):
+        if self.options.label_smoothing:
+            targets = tf.one_hot(labels, len(self.labels))
+            return keras.losses.categorical_crossentropy(
+                targets, logits, from_logits=True, label_smoothing=self.options.label_smoothing
+            )
+        return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+    def loss(self, model, batch: Batch, carry, training: bool):
+        features, labels, weights = batch
+        logits = model(features, training=training)
+        losses = self._losses(labels, logits)
+        return tf.reduce_sum(losses * weights), tf.reduce_sum(weights), carry
+
+    # ----------------------------------------------------------------------------- evaluation
+
+    def eval_statistics(self, model, batch: Batch, carry):
+        features, labels, weights = batch
+        logits = model(features, training=False)
+        losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        classes = len(self.labels)
+        confusion = tf.einsum("b,bi,bj->ij", weights, tf.one_hot(labels, classes),
+                              tf.one_hot(predicted, classes))
+        return {"loss_sum": tf.reduce_sum(losses * weights), "weight": tf.reduce_sum(weights),
+                "confusion": confusion}, carry
+
+    def metrics(self, totals, split: str) -> dict[str, Any]:
+        confusion = np.asarray(totals["confusion"], np.float64)  # [true, predicted]
+        total = max(float(totals["weight"]), 1.0)
+        true, predicted, right = confusion.sum(1), confusion.sum(0), np.diag(confusion)
+        precision = np.divide(right, predicted, out=np.zeros_like(right), where=predicted > 0)
+        recall = np.divide(right, true, out=np.zeros_like(right), where=true > 0)
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(right),
+                       where=precision + recall > 0)
+        return {
+            "loss": float(totals["loss_sum"]) / total,
+            "accuracy": float(right.sum()) / total,
+            "macro_f1": float(f1.mean()),
+            "confusion": {"labels": self.labels,
+                          "counts": confusion.astype(int).tolist()},  # rows: true labels
+        }
+
+    # ----------------------------------------------------------------------------- serving
+
+    def serving_signatures(self, model, decoding=None):
+        from tasks.classification_serving import classification_signatures
+
+        return classification_signatures(model, self.tokenize, self.labels)
+
+    def signature_methods(self) -> dict[str, str]:
+        from tasks.classification_serving import CLASSIFY_METHOD
+
+        return {"classify": CLASSIFY_METHOD}
+
+    def warmup_requests(self):
+        from tasks.classification_serving import warmup_requests
+
+        return warmup_requests()
+
+
+def label_set(labels: list[str]) -> list[str]:
+    """The distinct labels, sorted: numerically when they all are integers ("2" before "10")."""
+    distinct = set(labels)
+    try:
+        return sorted(distinct, key=int)
+    except ValueError:
+        return sorted(distinct)
