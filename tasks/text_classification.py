@@ -112,6 +112,7 @@ class TextClassificationTask(Task):
         self.sequence_length = min(self.options.max_length or sequence_length, sequence_length)
         self.pad_id = tokenizer.special_ids.get("pad", 0)
         self.causal: bool | None = None  # fixed by build_model: the input follows the backbone
+        self.wrap = False
         self._encoded: dict[str, tuple[list[str], np.ndarray]] = {}
 
     def _check_options(self) -> None:
@@ -203,7 +204,7 @@ class TextClassificationTask(Task):
         if self.causal is None:
             raise RuntimeError("build_model first: the input format follows the backbone")
         ids = self.tokenizer.tf_tokenize(texts)
-        if not self.causal:
+        if self.wrap:
             special = self.tokenizer.special_ids
             return pad_rows(ids, self.sequence_length, self.pad_id, [special["cls"]],
                             [special["sep"]])
@@ -265,7 +266,9 @@ class TextClassificationTask(Task):
 
     def build_model(self, backbone: keras.Model) -> keras.Model:
         self.causal = bool(getattr(backbone, "causal", False))
-        if not self.causal:
+        # An encoder reads [CLS] text [SEP]; a causal model or a bag of words the text alone.
+        self.wrap = not self.causal and getattr(backbone, "pooling", None) is None
+        if self.wrap:
             missing = [n for n in ("cls", "sep") if n not in self.tokenizer.special_ids]
             if missing:
                 raise DataError(f"an encoder reads [CLS] text [SEP], and this tokenizer has no "
@@ -281,7 +284,8 @@ class TextClassificationTask(Task):
     @classmethod
     def _classifier(cls, backbone, num_classes: int, options) -> TextClassifier:
         causal = bool(getattr(backbone, "causal", False))
-        pooling = options.pooling or ("last" if causal else "cls")
+        own = getattr(backbone, "pooling", None)  # a backbone that knows how it is read
+        pooling = options.pooling or own or ("last" if causal else "cls")
         model = TextClassifier(backbone, num_classes, pooling=pooling, dropout=options.dropout,
                                name=cls.name, dtype=backbone.dtype_policy)
         model({"token_ids": tf.zeros([1, 2], tf.int32), "padding_mask": tf.ones([1, 2])})

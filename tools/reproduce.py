@@ -10,11 +10,14 @@ Each experiment trains with `python -m zoo.train` (or `zoo.train_ngram` for the 
 
     <experiment> <metric> ours=<value> paper=<value>
 
-which it also writes as JSON to `<runs_dir>/<experiment>.json`. Flags after the experiment name
-that this script does not know are passed to the trainer (`--train_steps=10` for a smoke test);
-the JSON records them, since the number is then no longer the paper's recipe.
+which it also writes as JSON to `<runs_dir>/<experiment>.json`. A recipe may have stages (masked-LM
+pretraining, then fine-tuning `--init_from` the pretrained run) and a data step (the pretraining
+text is made from the named corpora). Flags after the experiment name that this script does not
+know are passed to every stage's trainer (`--train_steps=10` for a smoke test); the JSON records
+them, since the number is then no longer the paper's recipe.
 
-This script imports nothing from the zoo, so `--list` and bad names answer at once.
+This script imports nothing from the zoo until it runs an experiment, so `--list` and bad names
+answer at once.
 """
 
 from __future__ import annotations
@@ -31,6 +34,15 @@ PROG = "reproduce"
 
 
 @dataclasses.dataclass(frozen=True)
+class Stage:
+    """One training run of a recipe. In `flags`, "{data}" is the prepared data folder and
+    "{previous}" the run directory of the stage before."""
+
+    trainer: str
+    flags: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class Experiment:
     """A recipe and the number its paper reports (None where we have no trusted figure)."""
 
@@ -42,6 +54,8 @@ class Experiment:
     flags: tuple[str, ...]
     cpu: str
     gpu: str
+    before: tuple[Stage, ...] = ()  # stages that run first (pretraining)
+    data: str | None = None  # a data step of this script, its output passed as "{data}"
 
     @property
     def split(self) -> str:
@@ -53,6 +67,29 @@ class Experiment:
 
 
 _PTB = ("--dataset=ptb", "--tokenizer=word")
+_SST2 = "Socher et al. 2013 SST-2 (GLUE), dev accuracy"
+_NO_EXPORT = ("--export_dir=",)
+# Masked-LM pretraining of BERT-Tiny on lowercased WikiText-2 and the SST-2 training sentences
+# (the "mlm_corpus" data step): about 30 min on the 2-core CPU.
+_PRETRAIN_BERT = Stage("zoo.train", (
+    "--model=bert_tiny", "--data={data}", "--tokenizer=wordpiece", "--vocab_size=8000",
+    "--train_steps=20000", *_NO_EXPORT,
+))
+# A causal GPT pretrained on the same text, word pieces, context 64.
+_PRETRAIN_GPT = Stage("zoo.train", (
+    "--model=transformer_lm_tiny", "--data={data}", "--tokenizer=wordpiece", "--vocab_size=8000",
+    "--train_steps=10000", "--batch_size=32", "--set=sample_length=40", *_NO_EXPORT,
+))
+_FINE_TUNE = ("--task=text_classification", "--dataset=sst2", "--set=max_length=64")
+
+
+def _bow(examples: int | None, augment: bool) -> tuple[str, ...]:
+    """The bag-of-words recipe, on a seeded subset of SST-2's training set, with or without EDA."""
+    flags = ("--model=bag_of_words", "--dataset=sst2", *_NO_EXPORT)
+    if examples:
+        # Few examples: more passes over them, and evaluation per pass.
+        flags += (f"--set=train_examples={examples}", "--epochs=30", "--eval_every=100")
+    return flags + (("--augment=eda",) if augment else ())
 _SHAKESPEARE = ("--dataset=tiny_shakespeare", "--tokenizer=char")
 _ZAREMBA = "Zaremba et al. 2014, Recurrent Neural Network Regularization, Table 1"
 
@@ -93,6 +130,42 @@ EXPERIMENTS: dict[str, Experiment] = {
             ("--model=transformer_lm_small", *_SHAKESPEARE), "19 h", "5 min",
         ),
         Experiment(
+            "sst2_bow", "Bag of words, the baseline keras.io reports at 80.4 (dev)",
+            "validation_accuracy", 0.804, "zoo.train", _bow(None, False), "3 min", "1 min",
+        ),
+        Experiment(
+            "sst2_bert_tiny_scratch", _SST2 + ": BERT-Tiny's shape, no pretraining",
+            "validation_accuracy", None, "zoo.train",
+            ("--model=bert_tiny", *_FINE_TUNE, "--tokenizer=wordpiece", "--vocab_size=8000",
+             *_NO_EXPORT),
+            "6 min", "1 min",
+        ),
+        Experiment(
+            "sst2_bert_tiny",
+            _SST2 + ": BERT-Tiny (Turc et al. 2019) 83.2, pretrained on 3.3B words; keras.io's "
+            "3-layer encoder 85.5. Ours: MLM on WikiText-2 + SST-2 text, then fine-tuned",
+            "validation_accuracy", 0.832, "zoo.train",
+            ("--model=bert_tiny", *_FINE_TUNE, "--init_from={previous}", *_NO_EXPORT),
+            "40 min", "5 min", before=(_PRETRAIN_BERT,), data="mlm_corpus",
+        ),
+        Experiment(
+            "sst2_gpt_tiny",
+            _SST2 + ": transformer_lm_tiny pretrained as a causal LM on WikiText-2 + SST-2 text, "
+            "fine-tuned (last-token pooling)",
+            "validation_accuracy", None, "zoo.train",
+            ("--model=transformer_lm_tiny", *_FINE_TUNE, "--init_from={previous}", *_NO_EXPORT),
+            "25 min", "4 min", before=(_PRETRAIN_GPT,), data="mlm_corpus",
+        ),
+        *(
+            Experiment(
+                f"sst2_bow_{n}{'_eda' if eda else ''}",
+                f"EDA (Wei & Zou 2019) on {n} SST-2 training examples, bag of words"
+                + (", augmented" if eda else ", not augmented"),
+                "validation_accuracy", None, "zoo.train", _bow(n, eda), "2 min", "1 min",
+            )
+            for n in (500, 2000) for eda in (False, True)
+        ),
+        Experiment(
             "wikitext2_lstm_medium",
             "Zaremba et al. 2014's medium LSTM on WikiText-2 (no figure we can vouch for)",
             "test_perplexity", None, "zoo.train",
@@ -130,16 +203,48 @@ def run(command: list[str]) -> None:
         raise RuntimeError(f"{' '.join(command[1:4])} ... failed with exit status {status}")
 
 
+def mlm_corpus(runs_dir: str) -> str:
+    """Pretraining text: WikiText-2 and the SST-2 training sentences, lowercased (SST-2 is),
+    one folder with train.txt and valid.txt (WikiText-2's validation split)."""
+    from zoo.startup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from tasks.data import load_corpus, load_labelled
+
+    folder = os.path.join(runs_dir, "data", "mlm_corpus")
+    if not os.path.isfile(os.path.join(folder, "valid.txt")):
+        os.makedirs(folder, exist_ok=True)
+        wiki = load_corpus("wikitext2")
+        sentences = load_labelled("sst2").split("train")[0]
+        text = wiki.split("train").lower() + "\n" + "\n".join(sentences) + "\n"
+        with open(os.path.join(folder, "train.txt"), "w", encoding="utf-8") as f:
+            f.write(text)
+        with open(os.path.join(folder, "valid.txt"), "w", encoding="utf-8") as f:
+            f.write(wiki.split("validation").lower())
+    return folder
+
+
+DATA_STEPS = {"mlm_corpus": mlm_corpus}
+
+
 def reproduce(experiment: Experiment, runs_dir: str, extra: list[str]) -> dict:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     model_dir = os.path.join(runs_dir, f"{experiment.name}-{stamp}")
     python = sys.executable
-    commands = [[python, "-m", experiment.trainer, *experiment.flags, f"--model_dir={model_dir}",
-                 *extra]]
+    began = time.time()
+    values = {"data": DATA_STEPS[experiment.data](runs_dir) if experiment.data else ""}
+    commands = []
+    for number, stage in enumerate(experiment.before):
+        stage_dir = f"{model_dir}-stage{number + 1}"
+        flags = [flag.format(**values) for flag in stage.flags]
+        commands.append([python, "-m", stage.trainer, *flags, f"--model_dir={stage_dir}", *extra])
+        values["previous"] = stage_dir
+    flags = [flag.format(**values) for flag in experiment.flags]
+    commands.append([python, "-m", experiment.trainer, *flags, f"--model_dir={model_dir}",
+                     *extra])
     if experiment.trainer == "zoo.train":
         split = f"--split={experiment.split}"
         commands.append([python, "-m", "zoo.evaluate", f"--model_dir={model_dir}", split])
-    began = time.time()
     for command in commands:
         run(command)
     path = os.path.join(model_dir, f"eval_{experiment.split}.json")
@@ -166,6 +271,8 @@ def reproduce(experiment: Experiment, runs_dir: str, extra: list[str]) -> dict:
 
 def result_line(result: dict) -> str:
     digits = 2 if result["metric"].endswith("perplexity") else 4
+    if result["metric"].endswith("accuracy"):
+        digits = 3
     paper = "n/a" if result["paper"] is None else f"{result['paper']:g}"
     ours = f"{result['ours']:.{digits}f}"
     return f"{result['experiment']} {result['metric']} ours={ours} paper={paper}"

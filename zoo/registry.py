@@ -16,7 +16,13 @@ import keras
 
 import tasks
 from zoo.config import ConfigError
-from zoo.models import LSTMBackbone, NGramLM, TransformerDecoder, TransformerEncoder
+from zoo.models import (
+    BagOfWords,
+    LSTMBackbone,
+    NGramLM,
+    TransformerDecoder,
+    TransformerEncoder,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,6 +227,20 @@ PRESETS: dict[str, Preset] = {
             task="masked_lm",
             training=_BERT_TRAINING,
             reference_vocab_size=30522,
+        ),
+        Preset(
+            "bag_of_words",
+            "fastText-style bag of words and hashed bigrams, width 64: a classification baseline",
+            BagOfWords,
+            dict(hidden_dim=64, sequence_length=64, bigram_buckets=1 << 18, dropout=0.0),
+            task="text_classification",
+            training=dict(
+                dataset="sst2", tokenizer="word", vocab_size=20000, batch_size=64,
+                train_steps=None, epochs=4.0, optimizer="adam", learning_rate=3e-3,
+                lr_schedule="cosine", warmup_steps=0, min_learning_rate=1e-4,
+                weight_decay=0.0, eval_every=1000, checkpoint_every=1000,
+            ),
+            reference_vocab_size=20000,
         ),
         Preset(
             "ngram_lm",
