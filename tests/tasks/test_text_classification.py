@@ -122,3 +122,16 @@ def test_eda_keeps_labels_text_only_and_is_keyed_by_step():
     assert len(outputs) > 8  # the four operations give many variants
     assert any("kitten" in t or "hound" in t or "puppy" in t for t in outputs)
     assert all(t.strip() for t in outputs)
+
+
+def test_init_from_another_kind_of_backbone_is_a_clear_error(labelled_folder, tmp_path):
+    text = tmp_path / "animals.txt"
+    text.write_text(" ".join(WORDS * 200))
+    lm = RunConfig(model="lstm_lm_small", data=str(text), tokenizer="word", batch_size=4,
+                   train_steps=2, epochs=None, eval_every=2, checkpoint_every=2, eval_batches=1,
+                   model_overrides={"hidden_dim": 16, "num_layers": 1, "sequence_length": 8},
+                   task_options={"sample_length": 2})
+    make_trainer(lm, str(tmp_path / "lstm")).fit()
+    config = classification_config(labelled_folder, init_from=str(tmp_path / "lstm"))
+    with pytest.raises(DataError, match="no weight|tokenizer has no"):
+        make_trainer(config, str(tmp_path / "bert"))

@@ -9,7 +9,8 @@ from zoo.config import ConfigError
 def test_every_preset_is_listed_in_order():
     assert zoo.list_models() == [
         "transformer_lm_tiny", "transformer_lm_small", "gpt2_small",
-        "lstm_lm_small", "lstm_lm_medium", "lstm_lm_large", "ngram_lm",
+        "lstm_lm_small", "lstm_lm_medium", "lstm_lm_large", "bert_tiny", "bert_mini",
+        "bert_small", "bag_of_words", "ngram_lm",
     ]
 
 
@@ -29,3 +30,10 @@ def test_parameter_counts_match_the_reference_shapes():
     # Zaremba small on PTB: 2 LSTM layers of 200 + 10k x 200 embedding + softmax = 4.6M.
     small = zoo.build("lstm_lm_small", vocab_size=10000).count_params()
     assert 4.6e6 < small < 4.7e6
+
+
+def test_bert_shapes_match_turc_et_al():
+    # At BERT's 30,522-piece vocabulary: BERT-Tiny 4.4M, Mini 11.3M, Small 28.8M parameters.
+    for name, millions in (("bert_tiny", 4.4), ("bert_mini", 11.3), ("bert_small", 28.8)):
+        count = zoo.build(name, vocab_size=30522).backbone.count_params() / 1e6
+        assert count == pytest.approx(millions, rel=0.03), name
