@@ -2,7 +2,7 @@
 
     >>> import tasks
     >>> sorted(tasks.TASKS)
-    ['causal_lm', 'masked_lm', 'text_classification']
+    ['causal_lm', 'masked_lm', 'text_classification', 'translation']
 """
 
 from tasks.base import DataSpec, Task
@@ -11,11 +11,14 @@ from tasks.data import DataError
 from tasks.language_modeling import LanguageModelingTask
 from tasks.masked_lm import MaskedLanguageModelingTask
 from tasks.text_classification import TextClassificationTask
+from tasks.translation import TranslationTask
 
 # Every task by its name (`--task`), in the order `--list_tasks` shows them.
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
-    for cls in (LanguageModelingTask, MaskedLanguageModelingTask, TextClassificationTask)
+    for cls in (
+        LanguageModelingTask, MaskedLanguageModelingTask, TextClassificationTask, TranslationTask
+    )
 }
 
 
@@ -34,5 +37,6 @@ __all__ = [
     "MaskedLanguageModelingTask",
     "Task",
     "TextClassificationTask",
+    "TranslationTask",
     "get_task",
 ]

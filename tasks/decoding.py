@@ -88,8 +88,10 @@ def generate(
     num_beams: int = 1,
     no_repeat_ngram_size: int = 0,
     stop_token_ids: Sequence[int] = (),
+    length_penalty: float = 0.0,
+    return_scores: bool = False,
     jit_compile: bool = False,
-) -> tuple[tf.Tensor, tf.Tensor]:
+) -> tuple[tf.Tensor, ...]:
     """Continues each prompt; returns (new_ids int32 [B, N], new_lengths int32 [B]).
 
     Args:
@@ -106,6 +108,11 @@ def generate(
         no_repeat_ngram_size: n > 0 bans any token that would repeat an n-gram already in the
             prompt or the generated text (unless that would ban every token).
         stop_token_ids: Python ints; a row ends after emitting one (it is kept and counted).
+        length_penalty: alpha of GNMT's length normalisation (Wu et al. 2016, as TF Model
+            Garden's beam search): each row's best beam is the one with the highest
+            score / ((5 + length) / 6) ** alpha. 0 ranks by the plain sum.
+        return_scores: also return each row's score [B] float32: the sum of the log-probability
+            of every new token (before any length normalisation).
         jit_compile: compile the decoding loop with XLA (in-process generation only: several
             times faster on CPU, but the graph then needs XLA, which TF Serving lacks). The
             first call for each new shape pays for the compilation. XLA draws other random
@@ -120,7 +127,8 @@ def generate(
     options = _static_options(
         num_beams, no_repeat_ngram_size, stop_token_ids, getattr(model, "vocab_size", None)
     )
-    options = (*options, bool(jit_compile) and not options[1])
+    options = (*options, float(length_penalty), bool(return_scores),
+               bool(jit_compile) and not options[1])
     _ensure_built(model)
     inputs = _checked_inputs(
         model, prompt_ids, prompt_lengths, max_new_tokens, temperature, top_k, top_p, seed
@@ -322,17 +330,20 @@ class _Loop(NamedTuple):
 
 
 def _generate(model, prompt_ids, lengths, max_new, temperature, top_k, top_p, seed,
-              num_beams, ngram, stops, jit_compile=False):
+              num_beams, ngram, stops, length_penalty=0.0, with_scores=False, jit_compile=False):
     """The decoding loop on validated inputs (all per-row values [B])."""
-    return _Decoding(model, prompt_ids, lengths, max_new, (temperature, top_k, top_p, seed),
-                     num_beams, ngram, stops).run(jit_compile)
+    decoding = _Decoding(model, prompt_ids, lengths, max_new, (temperature, top_k, top_p, seed),
+                         num_beams, ngram, stops, length_penalty, with_scores)
+    return decoding.run(jit_compile)
 
 
 class _Decoding:
     """One call of `generate`: the fixed facts of the batch, and the steps of its loop."""
 
-    def __init__(self, model, prompt_ids, lengths, max_new, sampling, num_beams, ngram, stops):
+    def __init__(self, model, prompt_ids, lengths, max_new, sampling, num_beams, ngram, stops,
+                 length_penalty=0.0, with_scores=False):
         self.model = model
+        self.length_penalty, self.with_scores = length_penalty, with_scores
         self.window = context_length(model)
         if self.window is not None and self.window < 2:
             raise ValueError(f"a context_length of {self.window} leaves no room to generate")
@@ -458,6 +469,9 @@ class _Decoding:
             logits = tf.where(ban, float("-inf"), logits)
         if self.num_beams == 1:
             choice = _sample(logits, self.temperature, self.top_k, self.top_p, self.seed, step)
+            if self.with_scores:  # the chosen tokens' log-probabilities, summed per row
+                chosen = tf.gather(tf.nn.log_softmax(logits, axis=-1), choice, batch_dims=1)
+                scores += tf.where(generating & ~stopped, chosen, 0.0)
         else:
             choice, parent, scores = _beam_select(
                 logits, scores, stopped, generating, self.num_beams
@@ -475,18 +489,24 @@ class _Decoding:
 
     def _result(self, loop: _Loop):
         """Each row's new tokens [B, N] (its best beam's) and how many there are [B]."""
-        tokens, counts, lengths = loop.tokens, loop.counts, self.lengths
+        tokens, counts, lengths, scores = loop.tokens, loop.counts, self.lengths, loop.scores
         if self.num_beams > 1:  # keep each row's best beam
+            ranked = scores
+            if self.length_penalty:
+                penalty = ((5.0 + tf.cast(counts, tf.float32)) / 6.0) ** self.length_penalty
+                ranked = scores / penalty
             best = tf.argmax(
-                tf.reshape(loop.scores, [self.batch, self.num_beams]), axis=1,
-                output_type=tf.int32,
+                tf.reshape(ranked, [self.batch, self.num_beams]), axis=1, output_type=tf.int32
             )
             best += tf.range(self.batch) * self.num_beams
-            tokens, counts, lengths = (tf.gather(x, best) for x in (tokens, counts, lengths))
+            tokens, counts, lengths, scores = (
+                tf.gather(x, best) for x in (tokens, counts, lengths, scores)
+            )
         offsets = tf.range(self.new_width)
         index = tf.minimum(lengths[:, None] + offsets[None, :], self.end - 1)
         new_ids = tf.gather(tokens, index, batch_dims=1)
-        return tf.where(offsets[None, :] < counts[:, None], new_ids, 0), counts
+        new_ids = tf.where(offsets[None, :] < counts[:, None], new_ids, 0)
+        return (new_ids, counts, scores) if self.with_scores else (new_ids, counts)
 
 
 def _last_tokens(ids, lengths, keep):
@@ -602,8 +622,11 @@ def _beam_select(logits, scores, stopped, generating, num_beams):
     return token, parent, tf.where(generating, tf.reshape(best, [-1]), scores)
 
 
-def _state_batch_axes(model) -> list[int]:
-    """For each tensor of the decoding state, its batch axis (the one that grows with B)."""
+def _state_batch_axes(model) -> list[int] | None:
+    """For each tensor of the decoding state, its batch axis (the one that grows with B);
+    None when the model says its state is batch-first throughout (`batch_first_state`)."""
+    if getattr(model, "batch_first_state", False):
+        return None
     with tf.init_scope():
         one = tf.nest.flatten(model.initial_decoding_state(1, 2))
         two = tf.nest.flatten(model.initial_decoding_state(2, 2))
@@ -614,5 +637,7 @@ def _state_batch_axes(model) -> list[int]:
 
 
 def _gather_state(state, parent, batch_axes):
-    flat = [tf.gather(x, parent, axis=axis) for x, axis in zip(tf.nest.flatten(state), batch_axes)]
+    flat = tf.nest.flatten(state)
+    axes = batch_axes if batch_axes is not None else [0] * len(flat)
+    flat = [tf.gather(x, parent, axis=axis) for x, axis in zip(flat, axes)]
     return tf.nest.pack_sequence_as(state, flat)

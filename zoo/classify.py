@@ -53,7 +53,7 @@ def classify_with_export(path: str, texts: list[str]) -> tuple[list[str], np.nda
     try:
         outputs = signatures["classify"](inputs=examples)
     except tf.errors.InvalidArgumentError as e:  # the signature's own input checks
-        raise ConfigError(e.message.strip().splitlines()[0]) from None
+        raise ConfigError(cli.op_error_message(e)) from None
     classes = [c.decode("utf-8") for c in outputs["classes"].numpy()[0]]
     return classes, outputs["scores"].numpy()
 

@@ -111,7 +111,7 @@ def generate_from_saved_model(path: str, prompts: list[str]) -> list[str]:
             seed=tf.constant(seeds(batch)),
         )
     except tf.errors.InvalidArgumentError as e:  # the signature's own input checks
-        raise ConfigError(e.message.strip().splitlines()[0]) from None
+        raise ConfigError(cli.op_error_message(e)) from None
     return [text.decode("utf-8", "replace") for text in outputs["text"].numpy()]
 
 

@@ -19,9 +19,11 @@ from zoo.config import ConfigError
 from zoo.models import (
     BagOfWords,
     LSTMBackbone,
+    LSTMSeq2SeqAttention,
     NGramLM,
     TransformerDecoder,
     TransformerEncoder,
+    TransformerSeq2Seq,
 )
 
 
@@ -93,6 +95,25 @@ _BERT_TRAINING = dict(
     batch_size=32,
     train_steps=20000,
     learning_rate=5e-4,
+    warmup_steps=1000,
+    min_learning_rate=5e-5,
+    weight_decay=0.01,
+    beta_2=0.98,
+    eval_every=1000,
+    checkpoint_every=1000,
+    eval_batches=20,
+)
+
+
+# Translation on the CPU: Tatoeba English-Spanish, one SentencePiece vocabulary for both sides,
+# AdamW with warmup; evaluation each 1,000 steps on the first batches of the validation split.
+_TRANSLATION_TRAINING = dict(
+    dataset="spa_eng",
+    tokenizer="sentencepiece",
+    vocab_size=8000,
+    batch_size=64,
+    train_steps=20000,
+    learning_rate=1e-3,
     warmup_steps=1000,
     min_learning_rate=5e-5,
     weight_decay=0.01,
@@ -227,6 +248,26 @@ PRESETS: dict[str, Preset] = {
             task="masked_lm",
             training=_BERT_TRAINING,
             reference_vocab_size=30522,
+        ),
+        Preset(
+            "transformer_seq2seq_small",
+            "Encoder-decoder Transformer, 3 + 3 layers x 4 heads, width 256, 32 tokens a side",
+            TransformerSeq2Seq,
+            dict(sequence_length=32, num_layers=3, num_heads=4, hidden_dim=256,
+                 intermediate_dim=1024, dropout=0.1),
+            task="translation",
+            training=_TRANSLATION_TRAINING,
+            reference_vocab_size=8000,
+        ),
+        Preset(
+            "lstm_seq2seq_attention",
+            "LSTM encoder-decoder with Luong attention (TensorFlow's NMT tutorial), width 256",
+            LSTMSeq2SeqAttention,
+            dict(sequence_length=32, hidden_dim=256, dropout=0.1),
+            task="translation",
+            task_options={"tie_embeddings": False},
+            training={**_TRANSLATION_TRAINING, "learning_rate": 2e-3, "jit_compile": False},
+            reference_vocab_size=8000,
         ),
         Preset(
             "bag_of_words",

@@ -105,6 +105,10 @@ PAIRS: dict[str, NamedDataset] = {
 }
 
 
+# The languages of each named pair dataset's two columns (`--set source_lang/target_lang`).
+PAIR_LANGUAGES: dict[str, tuple[str, str]] = {"spa_eng": ("en", "es")}
+
+
 def load_labelled(
     name_or_path: str,
     *,

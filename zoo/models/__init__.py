@@ -6,5 +6,14 @@ from zoo.models.decoder import TransformerDecoder
 from zoo.models.encoder import TransformerEncoder
 from zoo.models.lstm import LSTMBackbone
 from zoo.models.ngram_lm import NGramLM
+from zoo.models.seq2seq import LSTMSeq2SeqAttention, TransformerSeq2Seq
 
-__all__ = ["BagOfWords", "LSTMBackbone", "NGramLM", "TransformerDecoder", "TransformerEncoder"]
+__all__ = [
+    "BagOfWords",
+    "LSTMBackbone",
+    "LSTMSeq2SeqAttention",
+    "NGramLM",
+    "TransformerDecoder",
+    "TransformerEncoder",
+    "TransformerSeq2Seq",
+]

@@ -143,6 +143,13 @@ class TransformerDecoder(keras.Model):
             )
         return self.final_norm(x)
 
+    @property
+    def _default_save_signature(self):
+        # Keras traces `self(inputs)` at its build shapes as a default SavedModel signature of
+        # every Model inside an export, but with cross-attention this one also needs the
+        # encoded source. Exports carry the task's own signatures instead.
+        return None if self.cross_attention else super()._default_save_signature
+
     # What a task's head needs.
 
     # Each position sees only itself and earlier ones: a task pools a sequence

@@ -1,0 +1,51 @@
+"""`python -m zoo.translate` from a run directory and from an export, and its bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def trained(run_module, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("translate")
+    rng = np.random.default_rng(0)
+    rows = [" ".join(rng.choice(list("abcdef"), 4)) for _ in range(300)]
+    (work / "pairs.tsv").write_text("".join(f"{r}\t{r}\n" for r in rows))  # learn to copy
+    result = run_module(
+        "zoo.train", "--model=transformer_seq2seq_small", f"--data={work / 'pairs.tsv'}",
+        "--tokenizer=word", "--set=num_layers=1", "--set=hidden_dim=32",
+        "--set=intermediate_dim=64", "--set=sequence_length=8", "--train_steps=10",
+        "--eval_batches=1", "--set=bleu_examples=5", "--model_dir=run", "--export_dir=export",
+        cwd=work,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return work
+
+
+@pytest.mark.parametrize(
+    "source", ["--model_dir=run", "--saved_model=export/transformer_seq2seq_small/1"]
+)
+def test_translate_prints_one_line_per_text(run_module, trained, source):
+    result = run_module("zoo.translate", source, "--text=a b c d", "--text=f e",
+                        "--num_beams=2", cwd=trained)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("\n") == 2  # one line each, even an empty translation
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--model_dir=run", "--text=  "], "non-empty"),
+        (["--model_dir=run", "--text=a b c d e f a b c"], "longer than"),
+        (["--saved_model=export/transformer_seq2seq_small/1", "--text=a", "--num_beams=12"],
+         "num_beams"),
+        (["--model_dir=run", "--text=a", "--max_new_tokens=0"], "max_new_tokens"),
+    ],
+)
+def test_translate_bad_input_is_one_line(run_module, trained, args, fragment):
+    result = run_module("zoo.translate", *args, cwd=trained)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert fragment in result.stderr.strip().splitlines()[-1]
