@@ -295,7 +295,9 @@ class ReplicaLayout:
         """[global_batch, ...] rows -> this pipeline's [local, per_replica, ...] (replica r
         always gets rows [r * per_replica, (r + 1) * per_replica))."""
         rows = tf.convert_to_tensor(rows)
-        shaped = tf.reshape(rows, [self.replicas, self.per_replica, *rows.shape[1:]])
+        rest = [d if d is not None else tf.shape(rows)[i + 1] for i, d in
+                enumerate(rows.shape[1:])]  # unknown widths (length buckets) stay dynamic
+        shaped = tf.reshape(rows, [self.replicas, self.per_replica, *rest])
         return shaped[self.pipeline * self.local : (self.pipeline + 1) * self.local]
 
     def elements(self, batch) -> tf.data.Dataset:

@@ -27,7 +27,7 @@ from tasks.data import DataError, Examples, Tokenizer, build_tokenizer, load_pai
 from tasks.data.examples import PAIR_LANGUAGES
 from tasks.decoding import generate
 from tasks.seq2seq_lm import Seq2SeqLM
-from tasks.text_batches import batch_indices, pad_rows
+from tasks.text_batches import encode_texts, pad_rows
 
 SPECIALS = ("pad", "bos", "eos")
 MAX_BEAMS = 8
@@ -134,10 +134,19 @@ class TranslationTask(Task):
     # ----------------------------------------------------------------------------- data
 
     def steps_per_epoch(self, global_batch_size: int) -> int:
-        return max(1, len(self.split("train")[0]) // global_batch_size)
+        return max(1, self._buckets().batches_per_epoch(global_batch_size))
 
     def tokens_per_step(self, global_batch_size: int) -> int:
-        return 2 * global_batch_size * self.sequence_length
+        """Source and target positions of an average training batch (batches are bucketed)."""
+        return round(2 * global_batch_size * self._buckets().mean_length)
+
+    def _buckets(self) -> LengthBuckets:
+        if getattr(self, "_length_buckets", None) is None:
+            sources, targets = self.split("train")
+            source_ids = encode_texts(self.tokenizer, sources)
+            target_ids = encode_texts(self.tokenizer, targets)
+            self._length_buckets = LengthBuckets(source_ids, target_ids, self.sequence_length)
+        return self._length_buckets
 
     def encode_sources(self, texts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Source texts [B] -> ids and mask [B, sequence_length] (longer sources are cut)."""
@@ -155,16 +164,23 @@ class TranslationTask(Task):
 
     def train_dataset(self, global_batch_size, *, seed, start_step, num_steps,
                       input_context=None) -> tf.data.Dataset:
+        """Batches of pairs of similar length, padded to their bucket's length (8, 16, 24...):
+        Tatoeba's sentences are ~10 tokens, so padding every batch to the longest wastes 2-3x.
+        The schedule of an epoch is a function of (seed, epoch): resuming is exact."""
         layout = ReplicaLayout.of(global_batch_size, input_context)
-        sources, targets = (tf.constant(side) for side in self.split("train"))
-        count = int(sources.shape[0])
+        buckets = self._buckets()
+        ids = self.ids
 
-        def batch_for_step(step):
-            indices = batch_indices(count, global_batch_size, seed, step)
-            return layout.elements(self._batch(tf.gather(sources, indices),
-                                               tf.gather(targets, indices)))
+        def batches():
+            for step in range(start_step, num_steps):
+                yield buckets.batch(global_batch_size, seed, step, ids["pad"], ids["bos"],
+                                    ids["eos"])
 
-        ds = tf.data.Dataset.range(start_step, num_steps).flat_map(batch_for_step)
+        spec = tf.TensorSpec([global_batch_size, None], tf.int32)
+        signature = ({"source_ids": spec, "source_mask": spec, "target_ids": spec}, spec,
+                     tf.TensorSpec([global_batch_size, None], tf.float32))
+        ds = tf.data.Dataset.from_generator(batches, output_signature=signature)
+        ds = ds.flat_map(lambda f, t, w: layout.elements((f, t, w)))
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def eval_dataset(self, split, global_batch_size, *, max_batches=None,
@@ -324,3 +340,62 @@ def _direction(dataset: str, options: TranslationOptions) -> str:
     if wanted in (languages[::-1], (languages[1], None), (None, languages[0])):
         return "reversed"
     raise DataError(f"source_lang and target_lang must differ, got {wanted}")
+
+
+class LengthBuckets:
+    """Training pairs grouped by length, and the epochs of same-length batches made of them.
+
+    A pair's length is max(source, target + 1) tokens (the decoder reads <s> target), cut to
+    `sequence_length`; buckets end at every quarter of it, rounded up to a multiple of 8.
+    """
+
+    def __init__(self, source_ids: list[np.ndarray], target_ids: list[np.ndarray],
+                 sequence_length: int):
+        self.source_ids, self.target_ids = source_ids, target_ids
+        self.length = sequence_length
+        longest = np.array([max(len(s), len(t) + 1) for s, t in zip(source_ids, target_ids)])
+        longest = np.minimum(longest, sequence_length)
+        ends = sorted({min(sequence_length, -(-sequence_length * q // 4 // 8) * 8 or 8)
+                       for q in (1, 2, 3, 4)} | {sequence_length})
+        self.ends = ends
+        self.members = [np.flatnonzero((longest <= end) & (longest > start))
+                        for start, end in zip([0, *ends[:-1]], ends)]
+        counts = np.array([len(m) for m in self.members], np.float64)
+        self.mean_length = float((counts * np.array(ends)).sum() / max(counts.sum(), 1))
+
+    def batches_per_epoch(self, batch: int) -> int:
+        return sum(len(members) // batch for members in self.members)
+
+    def schedule(self, batch: int, seed: int, epoch: int) -> list[tuple[int, np.ndarray]]:
+        """Epoch `epoch`'s batches: (bucket, example indices), in a seeded order."""
+        rng = np.random.default_rng([seed, epoch])
+        batches = []
+        for bucket, members in enumerate(self.members):
+            order = rng.permutation(members)
+            batches += [(bucket, order[i : i + batch])
+                        for i in range(0, len(order) - batch + 1, batch)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def batch(self, size: int, seed: int, step: int, pad: int, bos: int, eos: int):
+        """Training step `step`'s batch as padded arrays (features, targets, weights)."""
+        epoch, index = divmod(step, max(self.batches_per_epoch(size), 1))
+        key = (size, seed, epoch)
+        if getattr(self, "_cached", (None,))[0] != key:
+            self._cached = (key, self.schedule(size, seed, epoch))
+        bucket, indices = self._cached[1][index]
+        width = self.ends[bucket]
+        source = np.full((size, width), pad, np.int32)
+        mask = np.zeros((size, width), np.int32)
+        mask[:, 0] = 1  # an empty source still has one position to attend to
+        inputs = np.full((size, width), pad, np.int32)
+        outputs = np.full((size, width), pad, np.int32)
+        weights = np.zeros((size, width), np.float32)
+        for row, i in enumerate(indices):
+            src, tgt = self.source_ids[i][:width], self.target_ids[i][: width - 1]
+            source[row, : len(src)] = src
+            mask[row, : len(src)] = 1
+            inputs[row, : len(tgt) + 1] = [bos, *tgt]
+            outputs[row, : len(tgt) + 1] = [*tgt, eos]
+            weights[row, : len(tgt) + 1] = 1.0
+        features = {"source_ids": source, "source_mask": mask, "target_ids": inputs}
+        return features, outputs, weights

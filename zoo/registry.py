@@ -106,13 +106,14 @@ _BERT_TRAINING = dict(
 
 
 # Translation on the CPU: Tatoeba English-Spanish, one SentencePiece vocabulary for both sides,
-# AdamW with warmup; evaluation each 1,000 steps on the first batches of the validation split.
+# AdamW with warmup, about 8 epochs (an hour on 2 cores); evaluation each 1,000 steps on the
+# first batches of the validation split, BLEU on all of it at the end.
 _TRANSLATION_TRAINING = dict(
     dataset="spa_eng",
     tokenizer="sentencepiece",
     vocab_size=8000,
     batch_size=64,
-    train_steps=20000,
+    train_steps=10000,
     learning_rate=1e-3,
     warmup_steps=1000,
     min_learning_rate=5e-5,
