@@ -11,6 +11,13 @@ over the visible window at every step. Both see the same window (generate's rule
 context, restart from its last half), so they must pick identical tokens; the script checks that.
 Prints ms per step (one token for every row of the batch) and the speedup.
 
+With a translation preset (`--model=transformer_seq2seq_small`) it times sentences per second at
+each batch size, greedy and with 4 beams, for the decoder reading the source's cross-attention
+keys and values computed once per sentence (what the export does) against recomputing them from
+the encoder outputs at every step; every sentence decodes `--new_tokens` tokens (no early stop).
+`--saved_model=saved_models/<translation>/<version>` also times the export's `translate`
+signature on real sentences (`--text`, stopping at </s> as served).
+
 With --jit_compile both loops are compiled with XLA (in-process generation only: TF Serving
 cannot run it). XLA needs fixed shapes, so recompute then runs the whole context-sized window
 from the window's start every step and reads the logits at the last real position (causal
@@ -45,6 +52,9 @@ flags.DEFINE_float(
     "differently under different summation orders; wider weights make the check meaningful.",
 )
 flags.DEFINE_bool("jit_compile", False, "Compile both decoding loops with XLA.")
+flags.DEFINE_string("saved_model", None, "A translation export to time (with its tokenizer).")
+flags.DEFINE_string("text", "Where is the train station? I would like to buy a ticket.",
+                    "The sentence --saved_model translates.")
 FLAGS = flags.FLAGS
 
 
@@ -110,6 +120,72 @@ def best_time(function, prompt_ids, repeats: int) -> tuple[float, np.ndarray]:
     return min(times), out
 
 
+def translation_speeds(model, batch_sizes, new_tokens: int, repeats: int) -> None:
+    """Sentences/s: cross-attention keys and values once per source vs at every step."""
+    import tensorflow as tf
+
+    from tasks.decoding import generate
+    from tasks.seq2seq_lm import SourceConditioned
+
+    class Recomputing(SourceConditioned):
+        """The decoder recomputing every layer's cross-attention keys and values each step."""
+
+        def initial_decoding_state(self, batch_size, max_length):
+            state = super().initial_decoding_state(batch_size, max_length)
+            return {"self": state["self"], "encoded": tf.repeat(
+                self.encoded, batch_size // tf.shape(self.encoded)[0], axis=0),
+                "source_mask": state["source_mask"]}
+
+        def decode(self, token_ids, state, index):
+            blocks = self.model.backbone.decoder.blocks
+            full = {"self": state["self"], "source_mask": state["source_mask"],
+                    "cross": tuple(b.cross_attention_cache(state["encoded"]) for b in blocks)}
+            logits, full = super().decode(token_ids, full, index)
+            return logits, {**state, "self": full["self"]}
+
+    def timed(kind, beams):
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+        def run(source):
+            mask = tf.ones_like(source)
+            lm = kind(model, model.encode(source, mask), mask)
+            batch = tf.shape(source)[0]
+            return generate(lm, tf.ones([batch, 1], tf.int32), tf.ones([batch], tf.int32),
+                            max_new_tokens=new_tokens, num_beams=beams)[0]
+        return run
+
+    rng = np.random.default_rng(0)
+    for beams in (1, 4):
+        once, every = timed(SourceConditioned, beams), timed(Recomputing, beams)
+        for batch in batch_sizes:
+            source = rng.integers(3, model.vocab_size, (batch, 12)).astype(np.int32)
+            fast, fast_ids = best_time(once, source, repeats)
+            slow, slow_ids = best_time(every, source, repeats)
+            print(f"  {beams} beam(s), batch {batch}: {batch / fast:,.1f} sentences/s with the "
+                  f"source's keys/values computed once, {batch / slow:,.1f} recomputed each "
+                  f"step: {slow / fast:.2f}x; identical: "
+                  f"{'yes' if np.array_equal(fast_ids, slow_ids) else 'NO'}")
+
+
+def export_speeds(path: str, text: str, batch_sizes, repeats: int) -> None:
+    """Sentences/s of a translation export's `translate` signature, greedy and 4 beams."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    translate = tf.saved_model.load(path).signatures["translate"]
+    for beams in (1, 4):
+        for batch in batch_sizes:
+            inputs = dict(texts=tf.constant([text] * batch), num_beams=tf.fill([batch], beams),
+                          max_new_tokens=tf.zeros([batch], tf.int32))
+            translate(**inputs)
+            times = []
+            for _ in range(repeats):
+                began = time.perf_counter()
+                out = translate(**inputs)["translations"].numpy()
+                times.append(time.perf_counter() - began)
+            print(f"  export, {beams} beam(s), batch {batch}: {batch / min(times):,.1f} "
+                  f"sentences/s ({out[0].decode()[:40]!r})")
+
+
 def main(argv: list[str]) -> None:
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -122,6 +198,20 @@ def main(argv: list[str]) -> None:
     from zoo.registry import build
 
     keras.utils.set_random_seed(0)
+    batch_sizes = [int(b) for b in FLAGS.batch_sizes]
+    if FLAGS.saved_model:
+        print(f"{FLAGS.saved_model}: the translate signature, threads={FLAGS.threads or 'default'}")
+        export_speeds(FLAGS.saved_model, FLAGS.text, batch_sizes, FLAGS.repeats)
+        return
+    from zoo.registry import get_preset
+
+    if get_preset(FLAGS.model).task == "translation":
+        model = build(FLAGS.model, FLAGS.vocab_size)
+        print(f"{FLAGS.model}: {model.count_params():,} parameters, vocab {FLAGS.vocab_size}, "
+              f"{FLAGS.new_tokens} new tokens per 12-token source, plain tf.function, "
+              f"threads={FLAGS.threads or 'default'}")
+        translation_speeds(model, batch_sizes, FLAGS.new_tokens, FLAGS.repeats)
+        return
     model = build(FLAGS.model, FLAGS.vocab_size, initializer_range=FLAGS.initializer_range)
     print(
         f"{FLAGS.model}: {model.count_params():,} parameters, context {model.context_length}, "
