@@ -46,7 +46,10 @@ def classify_with_export(path: str, texts: list[str]) -> tuple[list[str], np.nda
 
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise ConfigError(f"--saved_model: no SavedModel in {path}")
-    signatures = tf.saved_model.load(path).signatures
+    try:
+        signatures = tf.saved_model.load(path).signatures
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file: say so in one line
+        raise ConfigError(f"--saved_model: cannot load {path}: {cli.op_error_message(e)}") from None
     if "classify" not in signatures:
         raise ConfigError(f"{path} has no `classify` signature: not a classifier export")
     examples = tf.constant([example_of(text) for text in texts])

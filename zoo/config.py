@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -58,12 +59,53 @@ class RunConfig:
     keep_checkpoints: int = 3
     strategy: str = "auto"
 
+    def validate(self) -> RunConfig:
+        """Checks every setting's range; the first bad one is a ConfigError naming its flag."""
+        def need(ok: bool, name: str, rule: str) -> None:
+            if not ok:
+                raise ConfigError(f"--{name} must be {rule}, got {getattr(self, name)!r}")
+
+        for name in ("batch_size", "eval_every", "checkpoint_every", "keep_checkpoints"):
+            need(_int(getattr(self, name)) and getattr(self, name) >= 1, name, "an integer >= 1")
+        for name in ("log_every", "eval_batches", "train_steps", "vocab_size"):
+            value = getattr(self, name)
+            need(value is None or (_int(value) and value >= 1), name, "an integer >= 1")
+        need(self.epochs is None or (_number(self.epochs) and self.epochs > 0), "epochs",
+             "a number > 0")
+        for name in ("learning_rate", "min_learning_rate", "weight_decay"):
+            need(_number(getattr(self, name)) and getattr(self, name) >= 0, name,
+                 "a finite number >= 0")
+        need(self.clip_norm is None or (_number(self.clip_norm) and self.clip_norm > 0),
+             "clip_norm", "a finite number > 0 (0 turns clipping off)")
+        need(self.dropout is None or (_number(self.dropout) and 0 <= self.dropout < 1),
+             "dropout", "in [0, 1)")
+        need(_int(self.warmup_steps) and self.warmup_steps >= 0, "warmup_steps",
+             "an integer >= 0")
+        need(self.warmup_fraction is None
+             or (_number(self.warmup_fraction) and 0 <= self.warmup_fraction < 1),
+             "warmup_fraction", "in [0, 1)")
+        for name in ("beta_1", "beta_2", "lr_decay_rate"):
+            need(_number(getattr(self, name)) and 0 <= getattr(self, name) <= 1, name,
+                 "in [0, 1]")
+        need(_int(self.lr_decay_start_epoch) and self.lr_decay_start_epoch >= 0,
+             "lr_decay_start_epoch", "an integer >= 0")
+        need(_int(self.seed), "seed", "an integer")
+        return self
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
         return replace(cls(), values, source="config")
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def field_names() -> list[str]:

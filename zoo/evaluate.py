@@ -43,6 +43,8 @@ def evaluate_run(model_dir: str, split: str, max_batches: int | None = None) -> 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.eval_batches is not None and FLAGS.eval_batches < 1:
+        raise ConfigError(f"--eval_batches must be >= 1, got {FLAGS.eval_batches}")
     step, metrics = evaluate_run(FLAGS.model_dir, FLAGS.split, FLAGS.eval_batches)
     from zoo.runs import load_run_config
 

@@ -317,7 +317,40 @@ def model_config(name: str, **overrides: Any) -> dict[str, Any]:
             f"unknown setting(s) {', '.join(unknown)} for model {name!r}; "
             f"known: {', '.join(sorted(preset.config))}"
         )
-    return {**preset.config, **overrides}
+    config = {**preset.config, **overrides}
+    check_model_config(name, config)
+    return config
+
+
+# What each backbone argument may be: sizes are positive integers, rates in [0, 1).
+_POSITIVE = ("sequence_length", "num_layers", "num_heads", "hidden_dim", "intermediate_dim",
+             "order")
+_RATES = ("dropout",)
+
+
+def check_model_config(name: str, config: Mapping[str, Any]) -> None:
+    """A ConfigError (naming the `--set` key) for a backbone argument out of range."""
+    def bad(key: str, rule: str) -> ConfigError:
+        return ConfigError(f"--set {key}: model {name} needs {rule}, got {config[key]!r}")
+
+    for key in _POSITIVE:
+        value = config.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < 1):
+            raise bad(key, "an integer >= 1")
+    for key in _RATES:
+        value = config.get(key)
+        if value is not None and not (isinstance(value, int | float) and 0 <= value < 1):
+            raise bad(key, "a rate in [0, 1)")
+    if config.get("sequence_length", 2) < 2:
+        raise bad("sequence_length", "at least 2 positions")
+    heads, width = config.get("num_heads"), config.get("hidden_dim")
+    if heads and width and width % heads:
+        raise ConfigError(f"--set num_heads={heads}: must divide hidden_dim ({width}) for "
+                          f"model {name}")
+    scale = config.get("init_scale")
+    if scale is not None and not (isinstance(scale, int | float) and scale > 0):
+        raise bad("init_scale", "a number > 0 (or null for Keras' defaults)")
 
 
 def build_backbone(name: str, vocab_size: int, dtype: Any = None, **overrides: Any) -> keras.Model:

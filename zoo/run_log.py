@@ -11,12 +11,25 @@ Layout under the run directory:
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
 
 import keras
 import tensorflow as tf
+
+
+def finite(value):
+    """`value` with NaN and infinities as None: JSON has no such numbers (json.dump would write
+    invalid JSON for them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def format_metrics(metrics: dict) -> str:
@@ -91,17 +104,30 @@ class RunLog:
 
     def _load_history(self) -> None:
         """Keeps the plot whole across a resume by reading back earlier evaluations."""
+        for record in self.records():
+            if record.get("train_loss") is not None:
+                self.train_points.append((record["step"], record["train_loss"]))
+            self.eval_points.append((record["step"], record["validation"]["loss"]))
+
+    def records(self) -> list[dict]:
+        """Every evaluation record of metrics.jsonl that is whole (a kill can cut the last)."""
         path = os.path.join(self.model_dir, "metrics.jsonl")
         if not os.path.isfile(path):
-            return
+            return []
+        out = []
         with open(path, encoding="utf-8") as f:
             for line in f:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
-                    continue  # a line cut short by a kill
-                self.train_points.append((record["step"], record["train_loss"]))
-                self.eval_points.append((record["step"], record["validation"]["loss"]))
+                    continue
+                if isinstance(record, dict) and "step" in record and "validation" in record:
+                    out.append(record)
+        return out
+
+    def last_record(self) -> dict:
+        records = self.records()
+        return records[-1] if records else {}
 
     def info(self, message: str) -> None:
         if self.enabled:
@@ -129,9 +155,10 @@ class RunLog:
                     tf.summary.scalar(name, value)
         self._train_writer.flush()
         self._eval_writer.flush()
-        record = {"step": step, "train_loss": train_loss, "validation": metrics, "seconds": seconds}
+        record = {"step": step, "train_loss": train_loss, "validation": metrics,
+                  "train_seconds": seconds}
         with open(os.path.join(self.model_dir, "metrics.jsonl"), "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(finite(record), allow_nan=False) + "\n")
         self.train_points.append((step, train_loss))
         self.eval_points.append((step, metrics["loss"]))
         self.plot()
@@ -179,8 +206,10 @@ class RunLog:
             "tokens_per_second": tokens_per_second,
             **report,
         }
-        with open(os.path.join(self.model_dir, "summary.json"), "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=2)
+        temporary = os.path.join(self.model_dir, ".summary.json.tmp")
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(finite(summary), f, indent=2, allow_nan=False)
+        os.replace(temporary, os.path.join(self.model_dir, "summary.json"))
         lines = [
             "",
             f"Finished {step} steps in {seconds:.1f} s ({tokens_per_second:,.0f} tokens/s).",

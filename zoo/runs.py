@@ -134,11 +134,17 @@ def make_trainer(
     from zoo.distribute import make_strategy
     from zoo.trainer import Trainer
 
-    # First of all: a multi-worker strategy must exist before TensorFlow runs any op.
+    config.validate()
+    registry.model_config(config.model, **model_overrides(config))  # arguments in range
+    # Then: a multi-worker strategy must exist before TensorFlow runs any op.
     strategy = strategy or make_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)
     if config.data and not os.path.exists(config.data):
         raise DataError(f"--data: no such file or folder: {config.data}")
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise ConfigError(f"--model_dir: {model_dir} is a file, not a run directory")
+    if os.path.isfile(os.path.join(model_dir, CONFIG_FILE)):
+        load_run_config(model_dir)  # a damaged config.json is an error, never overwritten
     resuming = checkpoints.latest(model_dir) is not None  # its own weights and tokenizer win
     pretrained = load_run(config.init_from) if config.init_from and not resuming else None
     if task is None:

@@ -55,6 +55,11 @@ def main(argv: list[str]) -> None:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.file_system_poll_wait_seconds < 0:
         raise ConfigError("--file_system_poll_wait_seconds must be >= 0 (0: poll once)")
+    for name in ("rest_api_num_threads", "grpc_max_threads"):
+        if FLAGS[name].value < 1:
+            raise ConfigError(f"--{name} must be >= 1, got {FLAGS[name].value}")
+    if FLAGS.model_config_file_poll_wait_seconds < 0:
+        raise ConfigError("--model_config_file_poll_wait_seconds must be >= 0 (0: read once)")
     from zoo.serving import config as server_config
 
     config = server_config.from_flags(

@@ -115,11 +115,17 @@ def resolve_config() -> RunConfig:
     overrides, options = parse_overrides(FLAGS.set, preset.config, task_defaults)
     if FLAGS.augment:
         options["augment"] = FLAGS.augment
-    return dataclasses.replace(
+    config = dataclasses.replace(
         config,
         model_overrides={**config.model_overrides, **overrides},
         task_options={**config.task_options, **options},
     )
+    from zoo.registry import model_config
+    from zoo.runs import model_overrides
+
+    config.validate()
+    model_config(config.model, **model_overrides(config))  # backbone arguments in range
+    return config
 
 
 def choose_model_dir(config: RunConfig) -> str:

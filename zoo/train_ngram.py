@@ -109,7 +109,7 @@ def train(config: RunConfig, model_dir: str) -> dict:
     total = time.time() - began
     with open(os.path.join(model_dir, "metrics.jsonl"), "a", encoding="utf-8") as f:
         record = {"step": 0, "train_loss": train_loss, "validation": results["validation"],
-                  "seconds": total}
+                  "train_seconds": total}
         f.write(json.dumps(record) + "\n")
 
     report = task.report(model)

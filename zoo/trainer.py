@@ -188,10 +188,8 @@ class Trainer:
     # ----------------------------------------------------------------------------- public
 
     def restore(self) -> int:
-        """Restores the latest checkpoint, if any; returns the step it resumes from."""
-        latest = checkpoints.latest(self.model_dir)
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        """Restores the newest good checkpoint, if any; returns the step it resumes from."""
+        checkpoints.restore_newest_good(self.checkpoint, self.model_dir)
         return int(self.step.numpy())
 
     def train_iterator(self, start_step: int):
@@ -230,9 +228,13 @@ class Trainer:
         progress = log.progress(self.num_steps, start, every=config.log_every)
         summary_every = config.log_every or 10
         tokens_per_step = self.task.tokens_per_step(config.batch_size)
+        # A resumed run carries on the clock and the loss of the part before (when it resumes
+        # at its last step, nothing is left to train and those are its figures).
+        before = log.last_record() if start else {}
+        prior_seconds = float(before.get("train_seconds", 0.0))
+        train_loss = float(before.get("train_loss", float("nan")))
         began = time.time()
         window_start, window = time.time(), []
-        train_loss = float("nan")
         validation: dict[str, Any] = {}
         step = start
         while step < self.num_steps:
@@ -254,14 +256,14 @@ class Trainer:
                 window_start, window = time.time(), []
             if step % config.eval_every == 0 or last:
                 validation = self.evaluate("validation")
-                log.evaluation(step, train_loss, validation, time.time() - began)
+                log.evaluation(step, train_loss, validation, prior_seconds + time.time() - began)
                 progress.evaluation(step, validation)
             if step % config.checkpoint_every == 0 or last:
                 self._save()
             if step % config.eval_every == 0 or step % config.checkpoint_every == 0:
                 window_start = time.time()  # tokens/s measures training, not evaluation
-        seconds = time.time() - began
-        tokens_per_second = (step - start) * tokens_per_step / max(seconds, 1e-9)
+        seconds = prior_seconds + time.time() - began
+        tokens_per_second = step * tokens_per_step / max(seconds, 1e-9)
         if not validation:
             validation = self.evaluate("validation")
         validation.update(self.task.extra_metrics(self.model, "validation"))
@@ -284,8 +286,11 @@ class Trainer:
     def _save_run_files(self) -> None:
         """config.json and the task's files (tokenizer...), which every later command reads."""
         os.makedirs(self.model_dir, exist_ok=True)
-        with open(os.path.join(self.model_dir, "config.json"), "w", encoding="utf-8") as f:
+        path = os.path.join(self.model_dir, "config.json")
+        temporary = path + ".tmp"  # written whole, then renamed: a kill never leaves half of it
+        with open(temporary, "w", encoding="utf-8") as f:
             f.write(self.config.to_json())
+        os.replace(temporary, path)
         self.task.save(self.model_dir)
 
     def _save(self) -> None:

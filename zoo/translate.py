@@ -47,7 +47,10 @@ def translate_with_export(path: str, texts: list[str]) -> list[str]:
 
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise ConfigError(f"--saved_model: no SavedModel in {path}")
-    signatures = tf.saved_model.load(path).signatures
+    try:
+        signatures = tf.saved_model.load(path).signatures
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file: say so in one line
+        raise ConfigError(f"--saved_model: cannot load {path}: {cli.op_error_message(e)}") from None
     if "translate" not in signatures:
         raise ConfigError(f"{path} has no `translate` signature: not a translation export")
     batch = len(texts)

@@ -122,6 +122,9 @@ def parse_batching_parameters(text: str, source: str = "batching parameters") ->
             setattr(params, key, _int(value, key, source))
         elif key not in _IGNORED:
             raise ConfigError(f"{source}: unknown batching parameter {key}")
+    leftover = _PLAIN.sub(" ", rest).strip()
+    if leftover:
+        raise ConfigError(f"{source}: not a BatchingParameters text proto near {leftover[:40]!r}")
     if params.max_batch_size < 1 or params.num_batch_threads < 1:
         raise ConfigError(f"{source}: max_batch_size and num_batch_threads must be positive")
     sizes = params.allowed_batch_sizes
