@@ -8,7 +8,6 @@ to see the traceback anyway.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable
 
@@ -39,13 +38,7 @@ def run(main: Callable[[list[str]], None], prog: str) -> None:
 
 
 def op_error_message(error: Exception) -> str:
-    """A TensorFlow op error's cause in one line: the failed check's own message, without the
-    "Graph execution error" and node-trace noise around it."""
-    text = getattr(error, "message", str(error))
-    found = re.search(r"assertion failed: \[(.*?)\]", text)
-    if found:
-        return found.group(1)
-    skip = ("Graph execution error", "Detected at node", "  File", "\t")
-    lines = [line.strip() for line in text.splitlines()
-             if line.strip() and not line.startswith(skip)]
-    return lines[0] if lines else type(error).__name__
+    """A TensorFlow op error's cause in one line (see `zoo.serving.op_errors`)."""
+    from zoo.serving.op_errors import op_message
+
+    return op_message(error)

@@ -46,6 +46,14 @@ flags.DEFINE_integer("max_request_bytes", 64 << 20,
                      "Largest request body (REST: 413 above it; gRPC: RESOURCE_EXHAUSTED).")
 flags.DEFINE_bool("xla_cpu_compilation_enabled", False,
                   "Allow SavedModels whose functions need XLA (jit_compile=True).")
+flags.DEFINE_bool("enable_signature_method_name_check", False,
+                  "Make Predict, Classify and Regress insist on their signatures' method names "
+                  "(TF Serving's flag, off by default there too).")
+flags.DEFINE_integer("max_request_elements", 1 << 22,
+                     "Most elements all input tensors of one request may hold together, checked "
+                     "before any tensor is built (INVALID_ARGUMENT above it).")
+flags.DEFINE_integer("max_request_batch", 1024,
+                     "Largest batch (dimension 0 of the inputs) one request may send.")
 
 FLAGS = flags.FLAGS
 
@@ -55,7 +63,8 @@ def main(argv: list[str]) -> None:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.file_system_poll_wait_seconds < 0:
         raise ConfigError("--file_system_poll_wait_seconds must be >= 0 (0: poll once)")
-    for name in ("rest_api_num_threads", "grpc_max_threads"):
+    for name in ("rest_api_num_threads", "grpc_max_threads", "max_request_elements",
+                 "max_request_batch"):
         if FLAGS[name].value < 1:
             raise ConfigError(f"--{name} must be >= 1, got {FLAGS[name].value}")
     if FLAGS.model_config_file_poll_wait_seconds < 0:
@@ -77,6 +86,9 @@ def main(argv: list[str]) -> None:
         rest_api_num_threads=FLAGS.rest_api_num_threads,
         max_request_bytes=FLAGS.max_request_bytes,
         xla_cpu_compilation_enabled=FLAGS.xla_cpu_compilation_enabled,
+        enable_signature_method_name_check=FLAGS.enable_signature_method_name_check,
+        max_request_elements=FLAGS.max_request_elements,
+        max_request_batch=FLAGS.max_request_batch,
     )
     serve(config)
 
@@ -88,14 +100,25 @@ def serve(config) -> None:
     from zoo.serving import Metrics
     from zoo.serving.batching import Batcher
     from zoo.serving.grpc_service import start_grpc_server
+    from zoo.serving.inflight import InFlight
+    from zoo.serving.limits import Limits
     from zoo.serving.models import ModelManager
     from zoo.serving.rest import RestApi, RestServer
 
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    inflight = InFlight()
 
-    manager = ModelManager(config.models, xla_enabled=config.xla_cpu_compilation_enabled)
+    def on_signal(*_) -> None:
+        stop.set()
+        inflight.stop()  # work in flight stops at its next op: exit in seconds, not minutes
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+    limits = Limits(config.max_request_elements, config.max_request_batch)
+    manager = ModelManager(config.models, xla_enabled=config.xla_cpu_compilation_enabled,
+                           inflight=inflight,
+                           method_name_check=config.enable_signature_method_name_check)
     _wait_for_models(manager, config, stop)
     if stop.is_set():
         return
@@ -105,11 +128,12 @@ def serve(config) -> None:
     grpc_server, grpc_port = start_grpc_server(
         config.host, config.port, manager, batcher, metrics,
         max_request_bytes=config.max_request_bytes, threads=FLAGS.grpc_max_threads,
+        limits=limits,
     )
     rest_server = None
     if config.rest_api_port:
         rest_server = RestServer(
-            config.host, config.rest_api_port, RestApi(manager, batcher, metrics),
+            config.host, config.rest_api_port, RestApi(manager, batcher, metrics, limits),
             timeout_ms=config.rest_api_timeout_in_ms,
             max_request_bytes=config.max_request_bytes, threads=config.rest_api_num_threads,
         )
@@ -121,12 +145,13 @@ def serve(config) -> None:
     print(f"zoo.serve: serving {models}; gRPC at {config.host}:{grpc_port}{rest}", flush=True)
     stop.wait()
     print("zoo.serve: shutting down", flush=True)
-    if rest_server:
-        rest_server.stop()
-    grpc_server.stop(grace=5).wait()
+    inflight.stop()
     manager.stop()
     if batcher:
         batcher.stop()
+    if rest_server:
+        rest_server.stop()
+    grpc_server.stop(grace=2).wait(timeout=3)
 
 
 def _wait_for_models(manager, config, stop: threading.Event) -> None:

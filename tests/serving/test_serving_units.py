@@ -99,7 +99,7 @@ class _Doubler:
         self.sizes: list[int] = []
         self.delay = delay
 
-    def call(self, signature, inputs):
+    def call(self, signature, inputs, deadline=None):
         time.sleep(self.delay)
         x = inputs["x"]
         self.sizes.append(x.shape[0])

@@ -18,14 +18,16 @@ import numpy as np
 
 from zoo.serving import ServingError
 from zoo.serving.config import BatchingParameters
+from zoo.serving.inflight import Deadline
 from zoo.serving.models import Servable
 
 
 class _Task:
-    __slots__ = ("inputs", "size", "done", "outputs", "error")
+    __slots__ = ("inputs", "size", "deadline", "done", "outputs", "error")
 
-    def __init__(self, inputs: Mapping[str, np.ndarray], size: int) -> None:
-        self.inputs, self.size = inputs, size
+    def __init__(self, inputs: Mapping[str, np.ndarray], size: int,
+                 deadline: Deadline | None) -> None:
+        self.inputs, self.size, self.deadline = inputs, size, deadline
         self.done = threading.Event()
         self.outputs: dict[str, np.ndarray] | None = None
         self.error: ServingError | None = None
@@ -67,11 +69,12 @@ class Batcher:
             self._cond.notify_all()
 
     def __call__(
-        self, servable: Servable, signature: str, inputs: Mapping[str, np.ndarray]
+        self, servable: Servable, signature: str, inputs: Mapping[str, np.ndarray],
+        deadline: Deadline | None = None,
     ) -> dict[str, np.ndarray]:
         sizes = {v.shape[0] if v.ndim else None for v in inputs.values()}
         if not inputs or None in sizes:
-            return servable.call(signature, inputs)  # nothing to batch along
+            return servable.call(signature, inputs, deadline)  # nothing to batch along
         if len(sizes) != 1:
             raise ServingError(
                 "INVALID_ARGUMENT",
@@ -84,7 +87,7 @@ class Batcher:
                 "INVALID_ARGUMENT",
                 f"Task size {size} is larger than maximum input batch size {limit}",
             )
-        task = _Task(inputs, size)
+        task = _Task(inputs, size, deadline)
         with self._cond:
             key = (id(servable), signature)
             queue = self._queues.get(key)
@@ -156,7 +159,14 @@ class Batcher:
             self._run(queue, batch)
 
     def _run(self, queue: _Queue, batch: _Batch) -> None:
-        tasks = batch.tasks
+        late = [t for t in batch.tasks if t.deadline is not None and t.deadline.expired()]
+        for task in late:  # their clients have had their answer (504): skip their rows
+            task.error = ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")
+            task.done.set()
+        tasks = [t for t in batch.tasks if t not in late]
+        if not tasks:
+            return
+        batch.size = sum(t.size for t in tasks)
         try:
             total = batch.size
             padded = next((s for s in self.params.allowed_batch_sizes if s >= total), total)
@@ -164,7 +174,7 @@ class Batcher:
                 alias: self._merge([t.inputs[alias] for t in tasks], padded - total)
                 for alias in tasks[0].inputs
             }
-            outputs = queue.servable.call(queue.signature, merged)
+            outputs = queue.servable.call(queue.signature, merged, _latest(tasks))
             for alias, value in outputs.items():
                 if value.ndim == 0 or value.shape[0] != padded:
                     raise ServingError(
@@ -195,6 +205,13 @@ class Batcher:
             filler = np.repeat(merged[:1], extra_rows, axis=0)
             merged = np.concatenate([merged, filler], axis=0)
         return merged
+
+
+def _latest(tasks: list[_Task]) -> Deadline | None:
+    """The batch runs until its last request's deadline (None: one of them has none)."""
+    if any(t.deadline is None or t.deadline.at is None for t in tasks):
+        return None
+    return max((t.deadline for t in tasks), key=lambda d: d.at)
 
 
 def _pad(array: np.ndarray, target: tuple[int, ...]) -> np.ndarray:

@@ -46,6 +46,9 @@ class ServerConfig:
     rest_api_num_threads: int = 32
     max_request_bytes: int = 64 << 20
     xla_cpu_compilation_enabled: bool = False
+    enable_signature_method_name_check: bool = False
+    max_request_elements: int = 1 << 22
+    max_request_batch: int = 1024
 
 
 def read_model_config_file(path: str) -> list[ModelConfig]:
@@ -58,8 +61,10 @@ def read_model_config_file(path: str) -> list[ModelConfig]:
     config = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, config)
-    except text_format.ParseError as e:
-        raise ConfigError(f"{path}: not a text ModelServerConfig: {e}") from e
+    except text_format.ParseError as e:  # TF Serving's own wording, which scripts grep for
+        raise ConfigError(
+            f"Error parsing text-format tensorflow.serving.ModelServerConfig: {e} ({path})"
+        ) from e
     if config.WhichOneof("config") == "custom_model_config":
         raise ConfigError(f"{path}: custom_model_config is not supported, use model_config_list")
     return check_models(list(config.model_config_list.config), source=path)

@@ -29,6 +29,8 @@ from tensorflow_serving.apis import (
 from zoo.config import ConfigError
 from zoo.serving import Metrics, ServingError, tensors
 from zoo.serving.config import check_models
+from zoo.serving.inflight import Deadline
+from zoo.serving.limits import Limits
 from zoo.serving.models import CLASSIFY, REGRESS, ModelManager, Runner, Servable, status_of
 
 _STATES = get_model_status_pb2.ModelVersionStatus.State
@@ -104,15 +106,23 @@ def regression_result(values) -> regression_pb2.RegressionResult:
 
 
 class _Door:
-    """Turns ServingErrors into gRPC status codes and counts every request."""
+    """Turns ServingErrors into gRPC status codes and counts every request.
 
-    def __init__(self, manager: ModelManager, runner: Runner | None, metrics: Metrics) -> None:
+    Each call's work runs until the client's deadline, and stops when the RPC ends early (the
+    client cancelled or went away).
+    """
+
+    def __init__(self, manager: ModelManager, runner: Runner | None, metrics: Metrics,
+                 limits: Limits | None = None) -> None:
         self.manager, self.runner, self.metrics = manager, runner, metrics
+        self.limits = limits or Limits()
 
-    def _serve(self, context, model: str, api: str, work: Callable[[], object]):
+    def _serve(self, context, model: str, api: str, work: Callable[[Deadline], object]):
         start = time.perf_counter()
+        deadline = Deadline(context.time_remaining())
+        context.add_callback(deadline.cancel)  # runs when the RPC is over, for whatever reason
         try:
-            result = work()
+            result = work(deadline)
         except Exception as e:  # every failure becomes a status, as in TF Serving
             error = status_of(e)
         else:
@@ -121,15 +131,22 @@ class _Door:
         self.metrics.record(model, api, "GRPC", error.code, time.perf_counter() - start)
         context.abort(grpc.StatusCode[error.code], error.message)
 
+    def _examples(self, request_input) -> list[bytes]:
+        examples = tensors.examples_from_proto(request_input)
+        self.limits.check_examples(examples)
+        return examples
+
 
 class PredictionService(_Door, prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):
-        def work():
+        def work(deadline):
             spec = request.model_spec
+            self.limits.check_protos(request.inputs)  # before any tensor is built
             inputs = {k: tensors.from_tensor_proto(v) for k, v in request.inputs.items()}
             with self.manager.acquire(spec.name, *version_choice(spec)) as servable:
                 name, outputs = servable.predict(
-                    spec.signature_name, inputs, list(request.output_filter), self.runner
+                    spec.signature_name, inputs, list(request.output_filter), self.runner,
+                    deadline,
                 )
                 response = predict_pb2.PredictResponse(
                     model_spec=model_spec(spec.name, servable.version, name)
@@ -141,7 +158,7 @@ class PredictionService(_Door, prediction_service_pb2_grpc.PredictionServiceServ
         return self._serve(context, request.model_spec.name, "predict", work)
 
     def GetModelMetadata(self, request, context):
-        def work():
+        def work(deadline):
             check_metadata_fields(list(request.metadata_field))
             spec = request.model_spec
             with self.manager.acquire(spec.name, *version_choice(spec)) as servable:
@@ -150,12 +167,12 @@ class PredictionService(_Door, prediction_service_pb2_grpc.PredictionServiceServ
         return self._serve(context, request.model_spec.name, "metadata", work)
 
     def Classify(self, request, context):
-        def work():
+        def work(deadline):
             spec = request.model_spec
-            examples = tensors.examples_from_proto(request.input)
+            examples = self._examples(request.input)
             with self.manager.acquire(spec.name, *version_choice(spec)) as servable:
                 name, classes, scores = servable.classify(spec.signature_name, examples,
-                                                          self.runner)
+                                                          self.runner, deadline)
                 return classification_pb2.ClassificationResponse(
                     model_spec=model_spec(spec.name, servable.version, name),
                     result=classification_result(classes, scores),
@@ -164,11 +181,12 @@ class PredictionService(_Door, prediction_service_pb2_grpc.PredictionServiceServ
         return self._serve(context, request.model_spec.name, "classify", work)
 
     def Regress(self, request, context):
-        def work():
+        def work(deadline):
             spec = request.model_spec
-            examples = tensors.examples_from_proto(request.input)
+            examples = self._examples(request.input)
             with self.manager.acquire(spec.name, *version_choice(spec)) as servable:
-                name, values = servable.regress(spec.signature_name, examples, self.runner)
+                name, values = servable.regress(spec.signature_name, examples, self.runner,
+                                                deadline)
                 return regression_pb2.RegressionResponse(
                     model_spec=model_spec(spec.name, servable.version, name),
                     result=regression_result(values),
@@ -177,7 +195,7 @@ class PredictionService(_Door, prediction_service_pb2_grpc.PredictionServiceServ
         return self._serve(context, request.model_spec.name, "regress", work)
 
     def MultiInference(self, request, context):
-        def work():
+        def work(deadline):
             tasks = list(request.tasks)
             if not tasks:
                 raise ServingError("INVALID_ARGUMENT", "Tasks is empty")
@@ -202,7 +220,7 @@ class PredictionService(_Door, prediction_service_pb2_grpc.PredictionServiceServ
                     raise ServingError(
                         "UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}"
                     )
-            examples = tensors.examples_from_proto(request.input)
+            examples = self._examples(request.input)
             response = inference_pb2.MultiInferenceResponse()
             with self.manager.acquire(first.name, *version_choice(first)) as servable:
                 for task in tasks:
@@ -210,12 +228,13 @@ class PredictionService(_Door, prediction_service_pb2_grpc.PredictionServiceServ
                     signature = task.model_spec.signature_name
                     if task.method_name == CLASSIFY:
                         name, classes, scores = servable.classify(signature, examples,
-                                                                  self.runner)
+                                                                  self.runner, deadline)
                         result.classification_result.CopyFrom(
                             classification_result(classes, scores)
                         )
                     else:
-                        name, values = servable.regress(signature, examples, self.runner)
+                        name, values = servable.regress(signature, examples, self.runner,
+                                                        deadline)
                         result.regression_result.CopyFrom(regression_result(values))
                     result.model_spec.CopyFrom(model_spec(first.name, servable.version, name))
             return response
@@ -256,9 +275,17 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
+def _no_profiler(request: bytes, context) -> bytes:
+    context.abort(
+        grpc.StatusCode.UNIMPLEMENTED,
+        "zoo.serve has no profiler service (tensorflow.ProfilerService); profile a model with "
+        "tensorflow_model_server, or in-process with tf.profiler",
+    )
+
+
 def start_grpc_server(
     host: str, port: int, manager: ModelManager, runner: Runner | None, metrics: Metrics,
-    *, max_request_bytes: int, threads: int = 32,
+    *, max_request_bytes: int, threads: int = 32, limits: Limits | None = None,
 ) -> tuple[grpc.Server, int]:
     """Starts both services on host:port (0 picks a free port); returns (server, port)."""
     server = grpc.server(
@@ -269,9 +296,14 @@ def start_grpc_server(
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager, runner, metrics), server
+        PredictionService(manager, runner, metrics, limits), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+        "tensorflow.ProfilerService",
+        {"Profile": grpc.unary_unary_rpc_method_handler(_no_profiler),
+         "Monitor": grpc.unary_unary_rpc_method_handler(_no_profiler)},
+    )])
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         bound = server.add_insecure_port(address)

@@ -15,6 +15,7 @@ import gc
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 
 import grpc
@@ -28,6 +29,8 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from zoo.serving import ServingError, tensors
 from zoo.serving.config import ModelConfig
+from zoo.serving.inflight import Deadline, InFlight
+from zoo.serving.op_errors import op_message
 
 PREDICT = "tensorflow/serving/predict"
 CLASSIFY = "tensorflow/serving/classify"
@@ -39,8 +42,10 @@ MAX_WARMUP_RECORDS = 1000
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
-# runner(servable, signature_name, inputs) -> outputs: direct, or through the dynamic batcher.
-Runner = Callable[["Servable", str, Mapping[str, np.ndarray]], dict[str, np.ndarray]]
+# runner(servable, signature_name, inputs, deadline) -> outputs: direct, or through the dynamic
+# batcher.
+Runner = Callable[["Servable", str, Mapping[str, np.ndarray], Deadline | None],
+                  dict[str, np.ndarray]]
 
 
 def status_of(error: BaseException) -> ServingError:
@@ -48,20 +53,13 @@ def status_of(error: BaseException) -> ServingError:
     if isinstance(error, ServingError):
         return error
     if isinstance(error, tf.errors.OpError):
-        return ServingError(_CODE_NAMES.get(error.error_code, "UNKNOWN"), _op_message(error))
-    if isinstance(error, (TypeError, ValueError)):
-        return ServingError("INVALID_ARGUMENT", str(error))
+        return ServingError(_CODE_NAMES.get(error.error_code, "UNKNOWN"), op_message(error))
+    if isinstance(error, (TypeError, ValueError, OverflowError, RecursionError)):
+        return ServingError("INVALID_ARGUMENT", str(error).strip().splitlines()[0] if str(
+            error).strip() else type(error).__name__)
     return ServingError("UNKNOWN", f"{type(error).__name__}: {error}")
 
 
-def _op_message(error: tf.errors.OpError) -> str:
-    """The op's own message, without eager TF's "Graph execution error" Python traceback."""
-    message = error.message
-    if message.startswith("Graph execution error:"):
-        parts = [p for p in message.split("\n\n")[1:] if p.strip()]
-        parts = [p for p in parts if not p.startswith(("Detected at node", "  File "))]
-        message = "\n\n".join(parts) or message
-    return re.sub(r"\s*\[Op:__inference_\w+\]\s*$", "", message).strip()
 
 
 def read_meta_graph(path: str) -> meta_graph_pb2.MetaGraphDef:
@@ -108,10 +106,19 @@ def xla_functions(graph: meta_graph_pb2.MetaGraphDef) -> list[str]:
 
 
 class Servable:
-    """One loaded version of a model: its signature defs and the functions that run them."""
+    """One loaded version of a model: its signature defs and the functions that run them.
 
-    def __init__(self, name: str, version: int, path: str, *, xla_enabled: bool = False) -> None:
+    It is loaded with TensorFlow 2's loader, and where that cannot rebuild the graph (some TF1
+    exports), as TF Serving loads every model: into a session (`session_bundle`). With
+    `method_name_check` (TF Serving's --enable_signature_method_name_check, off by default)
+    Predict, Classify and Regress insist on their signatures' method names.
+    """
+
+    def __init__(self, name: str, version: int, path: str, *, xla_enabled: bool = False,
+                 inflight: InFlight | None = None, method_name_check: bool = False) -> None:
         self.name, self.version, self.path = name, version, path
+        self.inflight = inflight or InFlight()
+        self.method_name_check = method_name_check
         graph = read_meta_graph(path)
         if not xla_enabled:
             marked = xla_functions(graph)
@@ -123,8 +130,20 @@ class Servable:
                     "re-export without jit_compile or start with --xla_cpu_compilation_enabled",
                 )
         self.signature_defs = dict(graph.signature_def)
-        self._loaded = tf.saved_model.load(path, tags=["serve"])
-        self._functions = dict(self._loaded.signatures)
+        self._session = None
+        try:
+            self._loaded = tf.saved_model.load(path, tags=["serve"])
+            self._functions = dict(self._loaded.signatures)
+        except Exception as tf2_error:
+            from zoo.serving.session_bundle import SessionBundle
+
+            try:
+                self._session = SessionBundle(path)
+            except Exception:
+                raise tf2_error from None
+            logging.info("%s version %d: loaded into a TF1 session (the TF2 loader could not: %s)",
+                         name, version, str(tf2_error).splitlines()[0] if str(tf2_error) else "")
+            self._functions = {}
 
     # ----------------------------------------------------------------- signatures
 
@@ -149,18 +168,22 @@ class Servable:
             for alias, info in self.signature_defs[name].inputs.items()
         }
 
-    def call(self, name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Runs signature `name` as is (inputs already checked); numpy in, numpy out."""
-        function = self._functions.get(name)
-        if function is None:
+    def call(self, name: str, inputs: Mapping[str, np.ndarray],
+             deadline: Deadline | None = None) -> dict[str, np.ndarray]:
+        """Runs signature `name` as is (inputs already checked); numpy in, numpy out. The work
+        stops at `deadline` (DEADLINE_EXCEEDED) or when the server stops."""
+        if name not in self.signature_defs or (self._session is None and
+                                               name not in self._functions):
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
-        dtypes = self.input_dtypes(name)
         try:
+            if self._session is not None:
+                return self._session.run(name, inputs, deadline)
+            dtypes = self.input_dtypes(name)
             args = {
                 a: tf.constant(value, dtype=tf.as_dtype(types_pb2.DataType.Value(dtypes[a])))
                 for a, value in inputs.items()
             }
-            outputs = function(**args)
+            outputs = self.inflight.run(self._functions[name], args, deadline)
             return {alias: tensor.numpy() for alias, tensor in outputs.items()}
         except Exception as e:
             raise status_of(e) from e
@@ -173,10 +196,11 @@ class Servable:
         inputs: Mapping[str, np.ndarray],
         output_filter: list[str] | tuple[str, ...] = (),
         runner: Runner | None = None,
+        deadline: Deadline | None = None,
     ) -> tuple[str, dict[str, np.ndarray]]:
         """TF Serving's Predict: checks inputs and filter, runs, returns (signature, outputs)."""
         name, sig = self.signature(signature_name)
-        if sig.method_name not in (PREDICT, CLASSIFY, REGRESS):
+        if self.method_name_check and sig.method_name not in (PREDICT, CLASSIFY, REGRESS):
             raise ServingError(
                 "INTERNAL",
                 "Expected prediction signature method_name to be one of {"
@@ -193,7 +217,8 @@ class Servable:
                     f"Expects arg[{index}] to be {tensors.dtype_name(want)} but "
                     f"{tensors.dtype_name(got)} is provided",
                 )
-            _check_shape(alias, info, value)
+        # No shape check: as TF Serving (predict_util.cc), the graph takes what it can
+        # (half_plus_two's [-1, 1] input answers a [1] tensor).
         seen = set()
         for alias in output_filter:
             if alias not in sig.outputs:
@@ -205,17 +230,18 @@ class Servable:
             if alias in seen:
                 raise ServingError("INVALID_ARGUMENT", f"duplicate output tensor alias: {alias}")
             seen.add(alias)
-        outputs = (runner or Servable.call)(self, name, inputs)
+        outputs = (runner or Servable.call)(self, name, inputs, deadline)
         if output_filter:
             outputs = {alias: outputs[alias] for alias in output_filter}
         return name, outputs
 
     def classify(
-        self, signature_name: str, examples: list[bytes], runner: Runner | None = None
+        self, signature_name: str, examples: list[bytes], runner: Runner | None = None,
+        deadline: Deadline | None = None,
     ) -> tuple[str, np.ndarray | None, np.ndarray | None]:
         """TF Serving's Classify: (signature, classes [B,N] or None, scores [B,N] or None)."""
         name, outputs = self._run_examples(signature_name, examples, CLASSIFY, "classification",
-                                           runner)
+                                           runner, deadline)
         classes, scores = outputs.get("classes"), outputs.get("scores")
         if classes is None and scores is None:
             raise ServingError(
@@ -232,10 +258,12 @@ class Servable:
         return name, classes, scores
 
     def regress(
-        self, signature_name: str, examples: list[bytes], runner: Runner | None = None
+        self, signature_name: str, examples: list[bytes], runner: Runner | None = None,
+        deadline: Deadline | None = None,
     ) -> tuple[str, np.ndarray]:
         """TF Serving's Regress: (signature, one float per example)."""
-        name, outputs = self._run_examples(signature_name, examples, REGRESS, "regression", runner)
+        name, outputs = self._run_examples(signature_name, examples, REGRESS, "regression",
+                                           runner, deadline)
         values = outputs.get("outputs")
         if values is None:
             raise ServingError("INVALID_ARGUMENT", "No output Tensor named 'outputs' was found.")
@@ -251,7 +279,7 @@ class Servable:
 
     def _run_examples(
         self, signature_name: str, examples: list[bytes], method: str, kind: str,
-        runner: Runner | None,
+        runner: Runner | None, deadline: Deadline | None,
     ) -> tuple[str, dict[str, np.ndarray]]:
         name = signature_name or DEFAULT_SIGNATURE
         sig = self.signature_defs.get(name)
@@ -259,7 +287,7 @@ class Servable:
             raise ServingError(
                 "INVALID_ARGUMENT", f"No signature was found with the name: {name}"
             )
-        if sig.method_name != method:
+        if self.method_name_check and sig.method_name != method:
             raise ServingError(
                 "INVALID_ARGUMENT",
                 f"Expected {kind} signature method_name to be {method}. Was: {sig.method_name}",
@@ -269,9 +297,13 @@ class Servable:
         if not examples:
             raise ServingError("INVALID_ARGUMENT", "Input is empty.")
         alias = next(iter(sig.inputs))
+        if sig.inputs[alias].dtype != types_pb2.DT_STRING:
+            got = types_pb2.DataType.Name(sig.inputs[alias].dtype)
+            raise ServingError("INVALID_ARGUMENT", f"Expected {kind} signature input to be a "
+                                                   f"string tensor of tf.Examples, got {got}")
         batch = np.empty(len(examples), dtype=object)
         batch[:] = examples
-        return name, (runner or Servable.call)(self, name, {alias: batch})
+        return name, (runner or Servable.call)(self, name, {alias: batch}, deadline)
 
     def warmup(self) -> int:
         """Replays `assets.extra/tf_serving_warmup_requests` as the real server does at load."""
@@ -296,20 +328,6 @@ class Servable:
                 continue
             count += 1
         return count
-
-
-def _check_shape(alias: str, info, value: np.ndarray) -> None:
-    shape = info.tensor_shape
-    if shape.unknown_rank:
-        return
-    want = [d.size for d in shape.dim]
-    ok = len(want) == value.ndim and all(w < 0 or w == g for w, g in zip(want, value.shape))
-    if not ok:
-        raise ServingError(
-            "INVALID_ARGUMENT",
-            f"input tensor {alias} has shape [{','.join(map(str, value.shape))}] but the "
-            f"signature expects [{','.join(map(str, want))}] (-1: any size)",
-        )
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -339,14 +357,24 @@ def aspired_versions(found: Mapping[int, str], model: ModelConfig) -> set[int]:
     return set(sorted(found, reverse=True)[:count])
 
 
+# A version that failed to load is tried again after 1, 2, 4 ... 60 seconds, and at once when
+# its files change (TF Serving retries failed loads too, --max_num_load_retries).
+RETRY_SECONDS, MAX_RETRY_SECONDS = 1.0, 60.0
+
+
 def _fingerprint(path: str) -> tuple:
-    for name in ("saved_model.pb", "saved_model.pbtxt", ""):
-        try:
-            stat = os.stat(os.path.join(path, name))
-            return stat.st_mtime_ns, stat.st_size, stat.st_ino
-        except OSError:
-            continue
-    return ()
+    """Every file of a version (name, size, modification time): a version being copied in,
+    saved_model.pb first and variables/ later, changes until the copy is whole."""
+    entries = []
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                stat = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            entries.append((os.path.relpath(os.path.join(root, name), path), stat.st_size,
+                            stat.st_mtime_ns))
+    return tuple(sorted(entries))
 
 
 class _Version:
@@ -357,6 +385,8 @@ class _Version:
         self.servable: Servable | None = None
         self.refs = 0
         self.fingerprint: tuple = ()
+        self.attempts = 0  # failed loads so far
+        self.retry_at = 0.0  # monotonic time of the next attempt after a failure
 
 
 class _Model:
@@ -371,8 +401,11 @@ class _Model:
 class ModelManager:
     """Every configured model and its versions; front doors `acquire` servables from it."""
 
-    def __init__(self, models: list[ModelConfig], *, xla_enabled: bool = False) -> None:
+    def __init__(self, models: list[ModelConfig], *, xla_enabled: bool = False,
+                 inflight: InFlight | None = None, method_name_check: bool = False) -> None:
         self.xla_enabled = xla_enabled
+        self.inflight = inflight or InFlight()
+        self.method_name_check = method_name_check
         self._cond = threading.Condition()
         self._poll_lock = threading.Lock()
         self._models: dict[str, _Model] = {}
@@ -464,27 +497,36 @@ class ModelManager:
         fingerprint = _fingerprint(path)
         with self._cond:
             entry = model.versions.get(number)
+            attempts = 0
             if entry is not None:
-                retry = entry.state == END and (
-                    entry.error is None or entry.fingerprint != fingerprint
-                )
-                if not retry:
+                if entry.state != END:
                     return
+                changed = entry.fingerprint != fingerprint
+                due = entry.error is not None and time.monotonic() >= entry.retry_at
+                if entry.error is not None and not (changed or due):
+                    return
+                attempts = 0 if changed else entry.attempts
             entry = model.versions[number] = _Version(number, path)
             entry.fingerprint = fingerprint
+            entry.attempts = attempts
             entry.state = LOADING
         name = model.config.name
         logging.info("Loading servable version {name: %s version: %d} from %s", name, number, path)
         try:
-            servable = Servable(name, number, path, xla_enabled=self.xla_enabled)
+            servable = Servable(name, number, path, xla_enabled=self.xla_enabled,
+                                inflight=self.inflight, method_name_check=self.method_name_check)
             servable.warmup()
         except Exception as e:  # a broken version must never take the server down
             error = status_of(e)
-            logging.warning("Failed to load servable %s version %d: %s", name, number,
-                            error.message)
             with self._cond:
                 entry.state, entry.error = END, error
+                entry.attempts += 1
+                wait = min(RETRY_SECONDS * 2 ** (entry.attempts - 1), MAX_RETRY_SECONDS)
+                entry.retry_at = time.monotonic() + wait
                 self._cond.notify_all()
+            logging.warning("Failed to load servable %s version %d (attempt %d; next in %.0f s "
+                            "or when its files change): %s", name, number, entry.attempts, wait,
+                            error.message)
             return
         with self._cond:
             entry.servable, entry.state = servable, AVAILABLE

@@ -1,22 +1,21 @@
-"""The REST front door: TF Serving's /v1 API on the standard library's HTTP server.
+"""The REST front door: TF Serving's /v1 API, on aiohttp.
 
 Paths, messages and status codes follow tensorflow_serving/model_servers/
 http_rest_api_handler.cc: anything under /v1 that is not a known route is 400 "Malformed
-request", errors are `{ "error": "..." }` bodies. Connections are served by a bounded thread
-pool; each request runs with a deadline (--rest_api_timeout_in_ms, 504 when exceeded) and a body
-size limit (--max_request_bytes, 413).
+request", errors are `{ "error": "..." }` bodies. Each request runs with a deadline
+(--rest_api_timeout_in_ms: 504, and its work stops) and a body size limit (--max_request_bytes,
+413). The standard library's http.server held a thread per connection, so 40 clients sending one
+header line every 5 s starved it (slowloris); an asyncio server holds idle connections for free.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-import socket
 import threading
 import time
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from urllib.parse import urlsplit
 
 from google.protobuf import json_format
 
@@ -27,6 +26,8 @@ from zoo.serving.grpc_service import (
     metadata_response,
     status_response,
 )
+from zoo.serving.inflight import Deadline
+from zoo.serving.limits import Limits
 from zoo.serving.models import ModelManager, Runner, status_of
 
 _VERSION = r"(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
@@ -47,14 +48,16 @@ def _proto_json(message) -> dict:
 class RestApi:
     """Method + path + body -> (HTTP status, JSON text), independent of the HTTP plumbing."""
 
-    def __init__(self, manager: ModelManager, runner: Runner | None, metrics: Metrics) -> None:
+    def __init__(self, manager: ModelManager, runner: Runner | None, metrics: Metrics,
+                 limits: Limits | None = None) -> None:
         self.manager, self.runner, self.metrics = manager, runner, metrics
+        self.limits = limits or Limits()
 
-    def handle(self, method: str, path: str, body: bytes) -> str:
+    def handle(self, method: str, path: str, body: bytes, deadline: Deadline | None = None) -> str:
         if method == "POST" and (match := PREDICT_PATH.fullmatch(path)):
             name, version, label, verb = match.groups()
             return self._timed(name, verb.lower(), lambda: self._infer(
-                verb.lower(), name, _version(version), label, body))
+                verb.lower(), name, _version(version), label, body, deadline))
         if method == "GET" and (match := STATUS_PATH.fullmatch(path)):
             name, version, label, metadata = match.groups()
             if not name:
@@ -87,21 +90,26 @@ class RestApi:
         return json.dumps(doc, indent=1)
 
     def _infer(self, verb: str, name: str, version: int | None, label: str | None,
-               body: bytes) -> str:
+               body: bytes, deadline: Deadline | None) -> str:
         doc = tensors.loads(body)
         signature = tensors.signature_name(doc)
         if verb == "predict":
             with self.manager.acquire(name, version, label) as servable:
                 specs = servable.input_dtypes(signature)
-                inputs, row_format = tensors.decode_predict(doc, specs)
-                _, outputs = servable.predict(signature, inputs, runner=self.runner)
+                inputs, row_format = tensors.decode_predict(doc, specs,
+                                                            self.limits.max_request_elements)
+                self.limits.check_arrays(inputs)
+                _, outputs = servable.predict(signature, inputs, runner=self.runner,
+                                              deadline=deadline)
             return tensors.encode_predict(outputs, row_format)
         examples = tensors.examples_from_json(doc)
+        self.limits.check_examples(examples)
         with self.manager.acquire(name, version, label) as servable:
             if verb == "classify":
-                _, classes, scores = servable.classify(signature, examples, self.runner)
+                _, classes, scores = servable.classify(signature, examples, self.runner,
+                                                       deadline)
                 return tensors.classify_json(classes, scores)
-            _, values = servable.regress(signature, examples, self.runner)
+            _, values = servable.regress(signature, examples, self.runner, deadline)
             return tensors.regress_json(values)
 
 
@@ -122,119 +130,133 @@ def _version(text: str | None) -> int | None:
     return value
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "zoo.serve"
-    timeout = 15  # idle keep-alive connections give their pool thread back
+class RestServer:
+    """The REST door on aiohttp: one event loop holds every connection, so slow or idle clients
+    cost no thread; requests run on a bounded pool of worker threads.
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet access log
-        pass
-
-    def _dispatch(self, method: str) -> None:
-        server: RestServer = self.server  # type: ignore[assignment]
-        path = urlsplit(self.path).path
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self._reply(400, tensors.error_json("Invalid Content-Length header"), close=True)
-            return
-        if length > server.max_request_bytes:
-            message = (f"Request body of {length} bytes is larger than the limit of "
-                       f"{server.max_request_bytes} bytes (--max_request_bytes)")
-            self._reply(413, tensors.error_json(message), close=True)
-            return
-        body = self.rfile.read(length) if length else b""
-        if method == "GET" and path == METRICS_PATH:
-            self._reply(200, server.api.metrics.prometheus(), content_type="text/plain")
-            return
-        if not path.lower().startswith("/v1/") and path.lower() != "/v1":
-            self._reply(404, tensors.error_json(f"Not found: {method} {path}"))
-            return
-        future = server.work.submit(server.api.handle, method, path, body)
-        try:
-            text = future.result(timeout=server.timeout_s)
-        except futures.TimeoutError:
-            future.cancel()
-            self._reply(504, tensors.error_json("Deadline Exceeded"))
-            return
-        except ServingError as e:
-            self._reply(e.http_status, tensors.error_json(e.message))
-            return
-        except Exception as e:  # a bug: still answer, as TF Serving would with INTERNAL
-            error = status_of(e)
-            self._reply(error.http_status, tensors.error_json(error.message))
-            return
-        self._reply(200, text)
-
-    def _reply(self, status: int, text: str, *, content_type: str = "application/json",
-               close: bool = False) -> None:
-        data = text.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class RestServer(HTTPServer):
-    """An HTTPServer whose connections are served by a bounded pool of threads."""
-
-    allow_reuse_address = True
-    request_queue_size = 1024  # the default listen backlog of 5 drops bursts of connections
+    aiohttp's parser is strict (one well-formed Content-Length, no chunked body with a length);
+    bodies over --max_request_bytes are 413, bodies that do not arrive within the deadline 408;
+    every error is TF Serving's JSON `{"error": ...}`, whatever its status; the `Server` header
+    names no interpreter; clients that hang up early are not logged.
+    """
 
     def __init__(self, host: str, port: int, api: RestApi, *, timeout_ms: int,
                  max_request_bytes: int, threads: int) -> None:
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.host, self.port = host, port
         self.api = api
         self.timeout_s = timeout_ms / 1000
         self.max_request_bytes = max_request_bytes
-        self.connections = futures.ThreadPoolExecutor(threads, thread_name_prefix="rest-conn")
         self.work = futures.ThreadPoolExecutor(threads, thread_name_prefix="rest-work")
-        try:
-            super().__init__((host, port), _Handler)
-        except OSError as e:
-            raise ConfigError(f"cannot listen for REST on {host}:{port}: {e.strerror}") from e
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner = None
         self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
 
-    def process_request(self, request, client_address) -> None:
-        self.connections.submit(self._serve_one, request, client_address)
+    # ----------------------------------------------------------------- the app
 
-    def _serve_one(self, request, client_address) -> None:
+    def _app(self):
+        from aiohttp import web
+
+        @web.middleware
+        async def json_errors(request, handler):
+            try:
+                return await handler(request)
+            except web.HTTPException as e:  # aiohttp's own (413, 405...): TF Serving's JSON
+                if e.status == 413:
+                    message = (f"Request body is larger than the limit of "
+                               f"{self.max_request_bytes} bytes (--max_request_bytes)")
+                else:
+                    message = e.reason or e.text or str(e.status)
+                return _json(e.status, tensors.error_json(message))
+
+        app = web.Application(client_max_size=self.max_request_bytes, middlewares=[json_errors])
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        app.on_response_prepare.append(_server_header)
+        return app
+
+    async def _handle(self, request):
+        path, method = request.path, request.method
         try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
+            body = await asyncio.wait_for(request.read(), timeout=self.timeout_s)
+        except asyncio.TimeoutError:
+            return _json(408, tensors.error_json("The request body did not arrive in time"))
+        if method == "GET" and path == METRICS_PATH:
+            return _text(200, self.api.metrics.prometheus(), "text/plain")
+        if not path.lower().startswith("/v1/") and path.lower() != "/v1":
+            return _json(404, tensors.error_json(f"Not found: {method} {path}"))
+        deadline = Deadline(self.timeout_s)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.work, self.api.handle, method, path, body, deadline)
+        try:
+            # The work stops at the deadline by itself; the margin covers its last op.
+            text = await asyncio.wait_for(asyncio.shield(future), timeout=self.timeout_s + 1.0)
+        except asyncio.TimeoutError:
+            deadline.cancel()
+            return _json(504, tensors.error_json("Deadline Exceeded"))
+        except asyncio.CancelledError:  # the client went away: stop its work too
+            deadline.cancel()
+            raise
+        except ServingError as e:
+            status = 504 if e.code == "DEADLINE_EXCEEDED" else e.http_status
+            return _json(status, tensors.error_json(e.message))
+        except Exception as e:  # a bug: still answer, as TF Serving would with INTERNAL
+            error = status_of(e)
+            return _json(error.http_status, tensors.error_json(error.message))
+        return _json(200, text)
+
+    # ----------------------------------------------------------------- life
 
     def start(self) -> int:
-        """Serves in a background thread; returns the bound port."""
-        self._thread = threading.Thread(target=self.serve_forever, name="rest", daemon=True)
+        """Serves in a background thread with its own event loop; returns the bound port."""
+        self._thread = threading.Thread(target=self._serve, name="rest", daemon=True)
         self._thread.start()
-        return self.server_address[1]
+        self._started.wait()
+        if self._error is not None:
+            raise ConfigError(f"cannot listen for REST on {self.host}:{self.port}: "
+                              f"{getattr(self._error, 'strerror', None) or self._error}")
+        return self.port
+
+    def _serve(self) -> None:
+        from aiohttp import web
+
+        loop = self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False,
+                                         shutdown_timeout=1.0)
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, self.host, self.port, backlog=1024,
+                               reuse_address=True)
+            loop.run_until_complete(site.start())
+            if self.port == 0:
+                self.port = site._server.sockets[0].getsockname()[1]
+        except BaseException as e:  # noqa: BLE001 - reported by start()
+            self._error = e
+            self._started.set()
+            return
+        self._started.set()
+        loop.run_forever()
+        loop.run_until_complete(self._runner.cleanup())
+        loop.close()
 
     def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self.connections.shutdown(wait=False, cancel_futures=True)
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         self.work.shutdown(wait=False, cancel_futures=True)
+
+
+async def _server_header(request, response) -> None:
+    response.headers["Server"] = "zoo.serve"
+
+
+def _json(status: int, text: str):
+    return _text(status, text, "application/json")
+
+
+def _text(status: int, text: str, content_type: str):
+    from aiohttp import web
+
+    return web.Response(status=status, text=text, content_type=content_type, charset="utf-8")

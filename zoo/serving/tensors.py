@@ -66,6 +66,8 @@ def loads(body: bytes) -> dict:
         raise invalid(f"JSON Parse error: Invalid encoding in string. at offset: {e.start}") from e
     except json.JSONDecodeError as e:
         raise invalid(f"JSON Parse error: {e.msg} at offset: {e.pos}") from e
+    except RecursionError:
+        raise invalid("JSON Parse error: The document is nested too deeply") from None
     if not isinstance(doc, dict):
         raise invalid("JSON Parse error: Request body is not a JSON object")
     return doc
@@ -133,7 +135,10 @@ def _scalar(value: Any, dt: str) -> Any:
         raise _type_error(value, dt)
     np_type = DTYPES[dt][0] if dt in DTYPES else None
     if dt in ("DT_FLOAT", "DT_DOUBLE", "DT_HALF"):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise _type_error(value, dt) from None
     if np_type is None:
         raise ServingError("UNIMPLEMENTED", f"Conversion of JSON Value to type {dtype_name(dt)}")
     if not isinstance(value, int):  # 1.0 is a double to rapidjson, never an integer
@@ -170,12 +175,21 @@ def _flatten(value: Any, out: list) -> list:
     return out
 
 
-def to_array(value: Any, dt: str) -> np.ndarray:
+def to_array(value: Any, dt: str, max_elements: int | None = None) -> np.ndarray:
     """A nested JSON value as a numpy array of signature dtype `dt`."""
     if dt in ("DT_BFLOAT16",):
         raise ServingError("UNIMPLEMENTED", f"REST cannot carry {dtype_name(dt)} tensors")
-    shape = _shape(value)
-    flat = [_scalar(v, dt) for v in _flatten(value, [])]
+    if dt not in DTYPES:
+        raise invalid(f"REST cannot carry tensors of type {dtype_name(dt)}")
+    try:
+        shape = _shape(value)
+        leaves = _flatten(value, [])
+    except RecursionError:
+        raise invalid("a tensor is nested too deeply") from None
+    if max_elements is not None and len(leaves) > max_elements:
+        raise invalid(f"a tensor of {len(leaves)} elements is more than the server's limit of "
+                      f"{max_elements} (--max_request_elements)")
+    flat = [_scalar(v, dt) for v in leaves]
     np_type = DTYPES[dt][0]
     if np_type is object:
         array = np.empty(len(flat), dtype=object)
@@ -207,7 +221,8 @@ def _named(value: Any) -> bool:
     return isinstance(value, dict) and not is_b64(value)
 
 
-def _rows(instances: Any, specs: Mapping[str, str]) -> dict[str, np.ndarray]:
+def _rows(instances: Any, specs: Mapping[str, str],
+          max_elements: int | None = None) -> dict[str, np.ndarray]:
     if not isinstance(instances, list):
         raise invalid("Expecting 'instances' to be an list/array")
     if not instances:
@@ -227,7 +242,7 @@ def _rows(instances: Any, specs: Mapping[str, str]) -> dict[str, np.ndarray]:
             )
         for alias in aliases:
             try:
-                columns[alias].append(to_array(values[alias], specs[alias]))
+                columns[alias].append(to_array(values[alias], specs[alias], max_elements))
             except ServingError as e:
                 raise ServingError(
                     e.code,
@@ -255,7 +270,8 @@ def _stack_objects(parts: list[np.ndarray]) -> np.ndarray:
     return array.reshape((len(parts), *parts[0].shape))
 
 
-def _columns(inputs: Any, specs: Mapping[str, str]) -> dict[str, np.ndarray]:
+def _columns(inputs: Any, specs: Mapping[str, str],
+             max_elements: int | None = None) -> dict[str, np.ndarray]:
     aliases = sorted(specs)
     if _named(inputs):
         if set(inputs) != set(aliases):
@@ -268,10 +284,11 @@ def _columns(inputs: Any, specs: Mapping[str, str]) -> dict[str, np.ndarray]:
             f"Expecting 'inputs' to be an object with keys {{{','.join(aliases)}}} for a "
             "signature with several inputs"
         )
-    return {alias: to_array(values[alias], specs[alias]) for alias in aliases}
+    return {alias: to_array(values[alias], specs[alias], max_elements) for alias in aliases}
 
 
-def decode_predict(doc: Mapping[str, Any], specs: Mapping[str, str]) -> tuple[dict, bool]:
+def decode_predict(doc: Mapping[str, Any], specs: Mapping[str, str],
+                   max_elements: int | None = None) -> tuple[dict, bool]:
     """Request tensors from a predict body; `specs` maps input alias -> DataType name.
 
     Returns (inputs, row_format): the reply uses "predictions" for row requests, else "outputs".
@@ -284,8 +301,8 @@ def decode_predict(doc: Mapping[str, Any], specs: Mapping[str, str]) -> tuple[di
     if not has_instances and not has_inputs:
         raise invalid("Missing 'inputs' or 'instances' key")
     if has_instances:
-        return _rows(doc["instances"], specs), True
-    return _columns(doc["inputs"], specs), False
+        return _rows(doc["instances"], specs, max_elements), True
+    return _columns(doc["inputs"], specs, max_elements), False
 
 
 # ----------------------------------------------------------------------------- JSON replies
