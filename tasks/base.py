@@ -47,6 +47,29 @@ class DataSpec:
     vocab_size: int | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class ServingLimits:
+    """What one request may ask of an exported model; its signatures refuse more with
+    InvalidArgument (the limit in the message), so that no request can keep a server busy for
+    long, on TF Serving as on `zoo.serve` (`zoo.export --max_batch ...` sets them).
+
+    Attributes:
+        max_batch: texts (prompts, sources) in one request.
+        max_generate_tokens: new tokens one request may ask for, all its rows (and beams)
+            together.
+        max_input_tokens: tokens one request may send, all its texts together.
+    """
+
+    max_batch: int = 64
+    max_generate_tokens: int = 8192
+    max_input_tokens: int = 1 << 16
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch", "max_generate_tokens", "max_input_tokens"):
+            if getattr(self, name) < 1:
+                raise DataError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
 class Task(abc.ABC):
     """One kind of learning problem. Subclasses set `name`, `description` and `Options`."""
 
@@ -207,12 +230,12 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def serving_signatures(
-        self, model: keras.Model, decoding: Any
+        self, model: keras.Model, decoding: Any, limits: ServingLimits
     ) -> dict[str, tf.types.experimental.PolymorphicFunction]:
         """Traced tf.functions by signature name: raw inputs in (text), answers out.
 
         `decoding` holds the export's generation defaults (a `tasks.decoding.SamplingConfig`)
-        for tasks that generate.
+        for tasks that generate; `limits` what one request may ask.
         """
 
     @abc.abstractmethod
@@ -304,3 +327,17 @@ class ReplicaLayout:
         """A global batch (any structure of [global_batch, ...] tensors) as one dataset element
         per replica this pipeline feeds: what `distribute_datasets_from_function` wants."""
         return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(self.mine, batch))
+
+
+def request_checks(texts: tf.Tensor, token_counts: tf.Tensor, limits: ServingLimits,
+                   what: str = "texts") -> list:
+    """Graph assertions that a request's batch and tokens stay within `limits`."""
+    return [
+        tf.debugging.assert_less_equal(
+            tf.size(texts), limits.max_batch,
+            message=f"{what}: at most {limits.max_batch} per request"),
+        tf.debugging.assert_less_equal(
+            tf.reduce_sum(tf.cast(token_counts, tf.int64)),
+            tf.constant(limits.max_input_tokens, tf.int64),
+            message=f"{what}: at most {limits.max_input_tokens} tokens per request"),
+    ]

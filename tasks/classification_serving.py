@@ -20,12 +20,15 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tasks.base import ServingLimits, request_checks
+
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 TEXT_FEATURE = "text"
 WARMUP_TEXT = "a fine piece of work"
 
 
-def classification_signatures(model: Any, tokenize: Callable, labels: list[str]) -> dict:
+def classification_signatures(model: Any, tokenize: Callable, labels: list[str],
+                              limits: ServingLimits) -> dict:
     names = tf.constant(labels)
 
     def scores_of(texts):
@@ -35,6 +38,7 @@ def classification_signatures(model: Any, tokenize: Callable, labels: list[str])
             tf.debugging.assert_positive(
                 tf.strings.length(tf.strings.strip(texts)),
                 message="texts: every text must hold at least one non-space character"),
+            *request_checks(texts, tf.strings.length(texts), limits),
         ]
         with tf.control_dependencies(checks):
             token_ids, mask = tokenize(tf.identity(texts))

@@ -364,12 +364,13 @@ class LanguageModelingTask(Task):
 
     # ----------------------------------------------------------------------------- serving
 
-    def serving_signatures(self, model: keras.Model, decoding: SamplingConfig):
+    def serving_signatures(self, model: keras.Model, decoding: SamplingConfig, limits=None):
         from tasks.lm_serving import lm_signatures
 
         # Scoring reads a text as evaluation reads a split: windows, or one stream.
         window = None if self.stateful else self.sequence_length
-        return lm_signatures(model, self.tokenizer, sampling=decoding, score_window=window)
+        return lm_signatures(model, self.tokenizer, sampling=decoding, score_window=window,
+                             limits=limits)
 
     def warmup_requests(self) -> list[tuple[str, dict[str, np.ndarray]]]:
         from tasks.lm_serving import warmup_requests

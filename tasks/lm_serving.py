@@ -35,10 +35,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tasks.base import ServingLimits, request_checks
 from tasks.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate
 
-# A text longer than this (in tokens) is refused rather than risking the server's memory.
-MAX_INPUT_TOKENS = 1 << 16
 # Tokens fed to the model per forward pass when scoring; bounds the [windows, L, vocab] logits.
 SCORE_TOKENS_PER_PASS = 8192
 WARMUP_TEXT = "The quick brown fox"
@@ -62,7 +61,7 @@ def lm_signatures(
     *,
     sampling: SamplingConfig,
     score_window: int | None,
-    max_input_tokens: int = MAX_INPUT_TOKENS,
+    limits: ServingLimits | None = None,
 ) -> dict[str, tf.types.experimental.PolymorphicFunction]:
     """The four serving signatures, as traced tf.functions keyed by signature name.
 
@@ -73,10 +72,10 @@ def lm_signatures(
             its inputs do not override (beams, n-gram bans, stop tokens).
         score_window: tokens per scoring window (the run's sequence length), or None to read
             each text in one pass.
-        max_input_tokens: the longest prompt or text accepted, in tokens.
+        limits: what one request may ask: texts, tokens sent, tokens generated.
     """
     signatures = _LanguageModelSignatures(model, tokenizer, sampling, score_window,
-                                          max_input_tokens).functions()
+                                          limits or ServingLimits()).functions()
     for function in signatures.values():
         function.get_concrete_function()  # trace now: the export needs concrete functions
     return signatures
@@ -100,12 +99,14 @@ def warmup_requests() -> list[tuple[str, dict[str, np.ndarray]]]:
 class _LanguageModelSignatures:
     """The signatures' bodies, and the input checks they share."""
 
-    def __init__(self, model, tokenizer, sampling: SamplingConfig, score_window, max_tokens):
+    def __init__(self, model, tokenizer, sampling: SamplingConfig, score_window,
+                 limits: ServingLimits):
         self.model = model
         self.tokenizer = tokenizer
         self.sampling = sampling
         self.score_window = score_window
-        self.max_tokens = max_tokens
+        self.limits = limits
+        self.max_tokens = limits.max_input_tokens
         self.context = getattr(model, "context_length", None)
         self.vocab_size = int(tokenizer.vocab_size)
 
@@ -203,11 +204,11 @@ class _LanguageModelSignatures:
                 message=f"{what}: an entry is longer than {self.max_tokens} tokens",
             ),
         ]
+        checks += request_checks(texts, lengths, self.limits, what)
         with tf.control_dependencies(checks):
             return tf.identity(ids)
 
-    @staticmethod
-    def _generate_checks(prompts, per_prompt: dict) -> list:
+    def _generate_checks(self, prompts, per_prompt: dict) -> list:
         batch = tf.shape(prompts)[0]
         checks = [
             tf.debugging.assert_equal(
@@ -217,7 +218,13 @@ class _LanguageModelSignatures:
         ]
         max_new, temperature = per_prompt["max_new_tokens"], per_prompt["temperature"]
         top_k, top_p = per_prompt["top_k"], per_prompt["top_p"]
+        beams = self.sampling.num_beams
+        most = self.limits.max_generate_tokens
         return checks + [
+            tf.debugging.assert_less_equal(
+                tf.reduce_sum(tf.cast(max_new, tf.int64)) * beams, tf.constant(most, tf.int64),
+                message=f"generate: at most {most} new tokens per request (all prompts"
+                        + (f" and {beams} beams" if beams > 1 else "") + " together)"),
             tf.debugging.assert_positive(max_new, message="max_new_tokens must be >= 1"),
             tf.debugging.assert_less_equal(
                 max_new, MAX_NEW_TOKENS_CAP,

@@ -323,11 +323,13 @@ class MaskedLanguageModelingTask(Task):
 
     # ----------------------------------------------------------------------------- serving
 
-    def serving_signatures(self, model, decoding=None):
+    def serving_signatures(self, model, decoding=None, limits=None):
+        from tasks.base import ServingLimits
         from tasks.mlm_serving import fill_mask_signatures
 
         return fill_mask_signatures(model, self.tokenizer, self.sequence_length,
-                                    top_k=self.options.top_k, segments=self.options.nsp)
+                                    top_k=self.options.top_k, segments=self.options.nsp,
+                                    limits=limits or ServingLimits())
 
     def warmup_requests(self):
         from tasks.mlm_serving import warmup_requests

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tasks.base import ServingLimits, request_checks
 from tasks.text_batches import pad_rows
 
 MASK_TEXT = "[MASK]"
@@ -25,7 +26,7 @@ _STRINGS = tf.TensorSpec([None], tf.string)
 
 
 def fill_mask_signatures(model: Any, tokenizer: tf.Module, sequence_length: int, *, top_k: int,
-                         segments: bool) -> dict[str, Any]:
+                         segments: bool, limits: ServingLimits) -> dict[str, Any]:
     ids = tokenizer.special_ids
     mask_id, cls_id, sep_id, pad_id = ids["mask"], ids["cls"], ids["sep"], ids["pad"]
     k = min(int(top_k), int(tokenizer.vocab_size))
@@ -33,7 +34,8 @@ def fill_mask_signatures(model: Any, tokenizer: tf.Module, sequence_length: int,
     @tf.function(input_signature=[_STRINGS])
     def fill_mask(texts):
         checks = [tf.debugging.assert_positive(
-            tf.size(texts), message="texts: the batch is empty; send at least one")]
+            tf.size(texts), message="texts: the batch is empty; send at least one"),
+            *request_checks(texts, tf.strings.length(texts), limits)]
         with tf.control_dependencies(checks):
             pieces = tf.strings.split(tf.identity(texts), MASK_TEXT)  # [b, (masks + 1)]
         masks = pieces.row_lengths() - 1

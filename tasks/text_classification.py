@@ -338,10 +338,12 @@ class TextClassificationTask(Task):
 
     # ----------------------------------------------------------------------------- serving
 
-    def serving_signatures(self, model, decoding=None):
+    def serving_signatures(self, model, decoding=None, limits=None):
+        from tasks.base import ServingLimits
         from tasks.classification_serving import classification_signatures
 
-        return classification_signatures(model, self.tokenize, self.labels)
+        return classification_signatures(model, self.tokenize, self.labels,
+                                         limits or ServingLimits())
 
     def signature_methods(self) -> dict[str, str]:
         from tasks.classification_serving import CLASSIFY_METHOD

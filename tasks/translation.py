@@ -303,10 +303,11 @@ class TranslationTask(Task):
 
     # ----------------------------------------------------------------------------- serving
 
-    def serving_signatures(self, model, decoding=None):
+    def serving_signatures(self, model, decoding=None, limits=None):
+        from tasks.base import ServingLimits
         from tasks.translation_serving import translation_signatures
 
-        return translation_signatures(self, model)
+        return translation_signatures(self, model, limits or ServingLimits())
 
     def warmup_requests(self):
         from tasks.translation_serving import warmup_requests

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tasks.base import ServingLimits, request_checks
 from tasks.translation import MAX_BEAMS
 
 WARMUP_TEXT = "Where is the station?"
@@ -26,8 +27,15 @@ _STRINGS = tf.TensorSpec([None], tf.string)
 _INTS = tf.TensorSpec([None], tf.int32)
 
 
-def translation_signatures(task: Any, model: Any) -> dict[str, Any]:
+def translation_signatures(task: Any, model: Any, limits: ServingLimits) -> dict[str, Any]:
     length = task.sequence_length
+
+    def generation_check(max_new_tokens, beams):
+        most = limits.max_generate_tokens
+        return tf.debugging.assert_less_equal(
+            tf.reduce_sum(tf.cast(max_new_tokens, tf.int64)) * tf.cast(beams, tf.int64),
+            tf.constant(most, tf.int64),
+            message=f"at most {most} new tokens per request (all texts and beams together)")
 
     def checked(texts):
         checks = [
@@ -42,12 +50,17 @@ def translation_signatures(task: Any, model: Any) -> dict[str, Any]:
         too_long = tf.debugging.assert_less_equal(
             tokens.row_lengths(), tf.constant(length, tf.int64),
             message=f"texts: a source is longer than the model's {length} tokens; split it")
-        with tf.control_dependencies([too_long]):
+        with tf.control_dependencies([too_long, *request_checks(texts, tokens.row_lengths(),
+                                                                limits)]):
             return tf.identity(texts)
 
     @tf.function(input_signature=[_STRINGS])
     def serving_default(texts):
-        return task.translate_texts(model, checked(texts), num_beams=task.options.num_beams)
+        texts = checked(texts)
+        beams = task.options.num_beams
+        most = tf.fill(tf.shape(texts), task.max_new_tokens)
+        with tf.control_dependencies([generation_check(most, beams)]):
+            return task.translate_texts(model, tf.identity(texts), num_beams=beams)
 
     @tf.function(input_signature=[_STRINGS, _INTS, _INTS])
     def translate(texts, num_beams, max_new_tokens):
@@ -71,6 +84,8 @@ def translation_signatures(task: Any, model: Any) -> dict[str, Any]:
             texts = checked(texts)
             width = tf.identity(num_beams[0])
             max_new_tokens = tf.where(max_new_tokens == 0, task.max_new_tokens, max_new_tokens)
+        with tf.control_dependencies([generation_check(max_new_tokens, width)]):
+            width = tf.identity(width)
 
         def beams(count):
             def run():

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tasks.base import ServingLimits
 from tasks.decoding import SamplingConfig
 from zoo import cli
 from zoo.config import ConfigError
@@ -43,6 +44,7 @@ def export_saved_model(
     name: str | None = None,
     sampling: SamplingConfig | None = None,
     overwrite: bool = False,
+    limits: ServingLimits | None = None,
 ) -> str:
     """Exports the latest checkpoint of the run in `model_dir`; returns the version's path.
 
@@ -78,7 +80,7 @@ def export_saved_model(
         if any(not 0 <= t < vocab_size for t in sampling.stop_token_ids):
             raise ConfigError(f"stop_token_ids must be in 0..{vocab_size - 1}")
         os.makedirs(model_root, exist_ok=True)
-        _write_version(temp, name, run.task, run.model, sampling)
+        _write_version(temp, name, run.task, run.model, sampling, limits or ServingLimits())
         final = _move_into_place(temp, model_root, version, versions.get(version))
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
@@ -218,9 +220,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write_version(path: str, name: str, task, model, sampling: SamplingConfig) -> None:
+def _write_version(path: str, name: str, task, model, sampling: SamplingConfig,
+                   limits: ServingLimits) -> None:
     """The SavedModel of `task`'s signatures around `model`, its warmup file, and the XLA check."""
-    signatures = task.serving_signatures(model, sampling)
+    signatures = task.serving_signatures(model, sampling, limits)
     requests = task.warmup_requests()
     for signature, inputs in requests:
         signatures[signature](**inputs)  # a failing warmup would stop the server loading it
@@ -286,6 +289,12 @@ def define_flags() -> None:
     flags.DEFINE_bool("overwrite", False, "Replace the version if it exists.")
     define_sampling_flags("serving_default")
     flags.DEFINE_list("stop_token_ids", [], "Token ids that end a generation.")
+    defaults = ServingLimits()
+    flags.DEFINE_integer("max_batch", defaults.max_batch, "Most texts one request may send.")
+    flags.DEFINE_integer("max_generate_tokens", defaults.max_generate_tokens,
+                         "Most new tokens one request may ask for (all rows and beams).")
+    flags.DEFINE_integer("max_input_tokens", defaults.max_input_tokens,
+                         "Most tokens one request may send (all its texts together).")
 
 
 def main(argv: list[str]) -> None:
@@ -301,6 +310,7 @@ def main(argv: list[str]) -> None:
     except ValueError:
         raise ConfigError(f"--stop_token_ids: not integers: {FLAGS.stop_token_ids}") from None
     sampling = sampling_config_from_flags(stop_token_ids)
+    limits = ServingLimits(FLAGS.max_batch, FLAGS.max_generate_tokens, FLAGS.max_input_tokens)
     path = export_saved_model(
         FLAGS.model_dir,
         FLAGS.export_dir,
@@ -308,6 +318,7 @@ def main(argv: list[str]) -> None:
         name=FLAGS.name,
         sampling=sampling,
         overwrite=FLAGS.overwrite,
+        limits=limits,
     )
     print(f"Exported {path}")
 
