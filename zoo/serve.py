@@ -11,6 +11,7 @@ every model has an AVAILABLE version, then prints the ports; SIGTERM or Ctrl-C s
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -110,7 +111,6 @@ def serve(config) -> None:
 
     def on_signal(*_) -> None:
         stop.set()
-        inflight.stop()  # work in flight stops at its next op: exit in seconds, not minutes
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
@@ -145,13 +145,31 @@ def serve(config) -> None:
     print(f"zoo.serve: serving {models}; gRPC at {config.host}:{grpc_port}{rest}", flush=True)
     stop.wait()
     print("zoo.serve: shutting down", flush=True)
-    inflight.stop()
+    _exit_anyway_after(SHUTDOWN_SECONDS)
+    inflight.stop()  # work in flight stops at its next op: exit in seconds, not minutes
     manager.stop()
     if batcher:
         batcher.stop()
     if rest_server:
         rest_server.stop()
-    grpc_server.stop(grace=2).wait(timeout=3)
+    grpc_server.stop(grace=1).wait(timeout=1.5)
+
+
+SHUTDOWN_SECONDS = 4.0
+
+
+def _exit_anyway_after(seconds: float) -> None:
+    """Whatever is still running after a stop was asked for, the process ends: never hang."""
+
+    def exit_now() -> None:
+        if not finished.wait(seconds):
+            print("zoo.serve: work did not stop in time; exiting anyway", file=sys.stderr,
+                  flush=True)
+            os._exit(0)
+
+    finished = threading.Event()
+    atexit.register(finished.set)
+    threading.Thread(target=exit_now, name="exit-watchdog", daemon=True).start()
 
 
 def _wait_for_models(manager, config, stop: threading.Event) -> None:

@@ -89,6 +89,27 @@ def save_sleepy(path: str) -> None:
     tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
 
 
+def save_spin(path: str) -> None:
+    """`n` [B] int64: multiplies a 128x128 matrix max(n) times (CPU-bound, one op per step),
+    returns `n`. A long `n` keeps a core busy until the call is cancelled."""
+    import tensorflow as tf
+
+    class Spin(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="n")])
+        def serve(self, n):
+            def body(i, x):
+                return i + 1, tf.tanh(tf.linalg.matmul(x, x))
+
+            steps = tf.reduce_max(n)
+            _, x = tf.while_loop(lambda i, x: i < steps, body,
+                                 (tf.constant(0, tf.int64), tf.fill([128, 128], 0.01)))
+            # The result depends on the loop, so the graph optimizer keeps it.
+            return {"n": n + tf.cast(tf.reduce_sum(x) * 0.0, tf.int64)}
+
+    module = Spin()
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+
+
 def save_xla(path: str) -> None:
     import tensorflow as tf
 

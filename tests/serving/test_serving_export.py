@@ -179,3 +179,40 @@ def test_classifier_over_grpc(zoo_server):
     with pytest.raises(grpc.RpcError) as info:
         stub.Predict(predict, timeout=60)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def largest_generate() -> dict:
+    """The biggest generate request the export's default limits allow: 64 prompts x 128."""
+    row = {"prompts": "abc", "max_new_tokens": 128, "temperature": 1.0, "top_k": 0,
+           "top_p": 1.0, "seed": 1}
+    return {"signature_name": "generate", "instances": [row] * 64}
+
+
+def test_default_limits_keep_the_server_responsive_and_refuse_more(export_dir, log_dir):
+    import threading
+    import time
+
+    server = Server([f"--model_config_file={export_dir / 'models.config'}"], log_dir)
+    try:
+        over = largest_generate()
+        over["instances"] = over["instances"] + over["instances"][:1]  # 65 prompts
+        status, doc = server.rest(f"/v1/models/{MODEL}:predict", over)
+        assert status == 400 and "at most" in doc["error"]  # a limit, named
+        assert "Detected at node" not in doc["error"] and "Graph execution" not in doc["error"]
+        heavy = [threading.Thread(target=server.rest, daemon=True,
+                                  args=(f"/v1/models/{MODEL}:predict", largest_generate()))
+                 for _ in range(4)]
+        for thread in heavy:
+            thread.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        status, _ = server.rest(f"/v1/models/{MODEL}:predict",
+                                {"signature_name": "score", "inputs": {"texts": ["abc"]}})
+        assert status == 200 and time.monotonic() - started < 5
+        for _ in heavy:  # and under that load, SIGTERM ends the server within 5 s
+            threading.Thread(target=server.rest, daemon=True,
+                             args=(f"/v1/models/{MODEL}:predict", largest_generate())).start()
+        started = time.monotonic()
+    finally:
+        code = server.stop()
+    assert code == 0 and time.monotonic() - started < 5

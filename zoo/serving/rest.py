@@ -17,6 +17,7 @@ import threading
 import time
 from concurrent import futures
 
+from absl import logging
 from google.protobuf import json_format
 
 from zoo.config import ConfigError
@@ -189,8 +190,9 @@ class RestServer:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self.work, self.api.handle, method, path, body, deadline)
         try:
-            # The work stops at the deadline by itself; the margin covers its last op.
-            text = await asyncio.wait_for(asyncio.shield(future), timeout=self.timeout_s + 1.0)
+            # Answered at the deadline, as TF Serving does, even while an op that cannot be
+            # interrupted (a sleep, one long kernel) finishes in the background.
+            text = await asyncio.wait_for(asyncio.shield(future), timeout=self.timeout_s + 0.05)
         except asyncio.TimeoutError:
             deadline.cancel()
             return _json(504, tensors.error_json("Deadline Exceeded"))
@@ -220,11 +222,12 @@ class RestServer:
     def _serve(self) -> None:
         from aiohttp import web
 
+        _answer_protocol_errors_in_json()
         loop = self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
             self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False,
-                                         shutdown_timeout=1.0)
+                                         shutdown_timeout=0.5)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, self.host, self.port, backlog=1024,
                                reuse_address=True)
@@ -244,12 +247,43 @@ class RestServer:
         if self._loop is not None and self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=2)
         self.work.shutdown(wait=False, cancel_futures=True)
 
 
 async def _server_header(request, response) -> None:
-    response.headers["Server"] = "zoo.serve"
+    response.headers["Server"] = SERVER_HEADER
+
+
+SERVER_HEADER = "zoo.serve"
+
+
+def _answer_protocol_errors_in_json() -> None:
+    """Requests aiohttp's parser refuses (a bad Content-Length, chunked with a length, a
+    malformed request line) are answered before any middleware runs, as plain text naming
+    Python and aiohttp, with the parser's traceback in the log. Its connection handler is made
+    to answer them as TF Serving answers every error, `{"error": ...}`, and to log one line."""
+    from aiohttp import web, web_protocol, web_server
+
+    if getattr(web_server.RequestHandler, "zoo", False):
+        return
+
+    class RequestHandler(web_protocol.RequestHandler):
+        zoo = True
+
+        def handle_error(self, request, status=500, exc=None, message=None):
+            if request.writer.output_size > 0:
+                raise ConnectionError("the response is partly sent; cannot replace it")
+            reason = str(exc).strip().splitlines()[0] if exc and str(exc).strip() else (
+                message or "Bad request")
+            logging.info("refused a malformed request (%s): %s", status, reason)
+            response = web.Response(status=status, text=tensors.error_json(reason),
+                                    content_type="application/json")
+            response.headers["Server"] = SERVER_HEADER
+            response.force_close()
+            return response
+
+    web_server.RequestHandler = RequestHandler
 
 
 def _json(status: int, text: str):
