@@ -12,6 +12,7 @@ every model has an AVAILABLE version, then prints the ports; SIGTERM or Ctrl-C s
 from __future__ import annotations
 
 import atexit
+import logging as std_logging
 import os
 import signal
 import sys
@@ -62,6 +63,10 @@ FLAGS = flags.FLAGS
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.INFO)  # as TF Serving: every load, unload and warmup
+        logging.set_stderrthreshold(logging.INFO)
+        std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
     if FLAGS.file_system_poll_wait_seconds < 0:
         raise ConfigError("--file_system_poll_wait_seconds must be >= 0 (0: poll once)")
     for name in ("rest_api_num_threads", "grpc_max_threads", "max_request_elements",
@@ -143,7 +148,10 @@ def serve(config) -> None:
     models = ", ".join(m.name for m in config.models)
     rest = f", REST at http://{config.host}:{rest_port}" if rest_server else ", REST off"
     print(f"zoo.serve: serving {models}; gRPC at {config.host}:{grpc_port}{rest}", flush=True)
-    stop.wait()
+    # A timed wait: a signal taken by one of gRPC's threads only sets a flag, which the main
+    # thread sees when it wakes, and a wait without a timeout might never wake.
+    while not stop.wait(0.25):
+        pass
     print("zoo.serve: shutting down", flush=True)
     _exit_anyway_after(SHUTDOWN_SECONDS)
     inflight.stop()  # work in flight stops at its next op: exit in seconds, not minutes

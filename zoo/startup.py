@@ -20,8 +20,8 @@ import threading
 # Lines TensorFlow prints on a machine without a GPU; none of them is an error.
 _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IW]\d{4} [\d:.]+ +\d+ \S+:\d+\] .*"  # C++ INFO and WARNING lines
-    r"|E\d{4} [\d:.]+ +\d+ \S+:\d+\] (failed call to cuInit: .*"  # no CUDA driver: CPU only
+    r"|[IW]\d{4} [\d:.]+ +\d+ \S+\.(cc|h):\d+\] .*"  # C++ INFO and WARNING lines (not absl's)
+    r"|E\d{4} [\d:.]+ +\d+ \S+\.cc:\d+\] (failed call to cuInit: .*"  # no CUDA: CPU only
     r"|oneDNN supports DT_INT64 only on platforms with AVX-512\. .*)"  # a spurious notice
     r")$"
 )

@@ -30,3 +30,18 @@ def test_no_tensorflow_startup_line_reaches_the_user(run_module, tmp_path, modul
     assert "Try --helpfull" in result.stdout, result.stderr
     for noise in ("I0000", "W0000", "E0000", "absl::InitializeLog", "cuInit", "oneDNN"):
         assert noise not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("line,noise", [
+    ("I0000 00:00:1796125981.417807   12729 cpu_feature_guard.cc:210] This binary", True),
+    ("W0000 00:00:1796125981.4   12729 op_kernel.cc:1858] OP_REQUIRES failed", True),
+    ("E0000 00:00:17961.2 12729 cuda_executor.cc:1] failed call to cuInit: INTERNAL: CUDA", True),
+    # the zoo's own absl lines (Python files) and real C++ errors stay
+    ("I1201 11:58:02.110428 140618565319552 models.py:525] Loading servable version", False),
+    ("W1201 11:58:02.110428 140618565319552 models.py:560] Failed to load servable", False),
+    ("E0000 00:00:17961.2 12729 status.cc:1] INVALID_ARGUMENT: bad", False),
+])
+def test_only_tensorflows_own_notices_are_dropped(line, noise):
+    from zoo.startup import is_noise
+
+    assert is_noise(line) is noise

@@ -1,6 +1,7 @@
 """Version swaps under load: a new version appears (copied, then renamed into place) and the old
 one is removed while 16 clients send requests without pause; then a corrupt version appears.
-Zero requests may fail, and the server batches them (--enable_batching) all along."""
+Zero requests may fail, and the server batches them (--enable_batching) all along; for TF2 and
+TF1 exports alike."""
 
 from __future__ import annotations
 
@@ -12,18 +13,21 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from foreign_models import save_echo_tf1
 from serving_helpers import Server, copy_version, save_echo
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 CLIENTS = 16
 
 
-@pytest.fixture(scope="module")
-def swap_server(model_root, tmp_path_factory, log_dir):
+@pytest.fixture(scope="module", params=["tf2", "tf1"])
+def swap_server(request, tmp_path_factory, log_dir):
+    """The same echo model from `tf.saved_model.save` and from a TF1 builder (a session)."""
+    save = save_echo if request.param == "tf2" else save_echo_tf1
     root = tmp_path_factory.mktemp("swap")
     base = root / "echo"
-    shutil.copytree(model_root / "echo" / "1", base / "1")
-    save_echo(str(root / "next"), 2)
+    save(str(base / "1"), 1)
+    save(str(root / "next"), 2)
     params = root / "batching.config"
     params.write_text("max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\n"
                       "max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 2 }\n")

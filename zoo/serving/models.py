@@ -108,8 +108,9 @@ def xla_functions(graph: meta_graph_pb2.MetaGraphDef) -> list[str]:
 class Servable:
     """One loaded version of a model: its signature defs and the functions that run them.
 
-    It is loaded with TensorFlow 2's loader, and where that cannot rebuild the graph (some TF1
-    exports), as TF Serving loads every model: into a session (`session_bundle`). With
+    TF1 exports (no object graph), and TF2 ones the TF2 loader cannot rebuild, are loaded as
+    TF Serving loads every model: into a session (`session_bundle`). Other TF2 exports go
+    through `tf.saved_model.load`, whose calls can be cancelled op by op. With
     `method_name_check` (TF Serving's --enable_signature_method_name_check, off by default)
     Predict, Classify and Regress insist on their signatures' method names.
     """
@@ -131,19 +132,26 @@ class Servable:
                 )
         self.signature_defs = dict(graph.signature_def)
         self._session = None
+        self._functions = {}
+        if not graph.object_graph_def.nodes:  # a TF1 export: load it as TF Serving does
+            self._session = self._load_session(path)
+            return
         try:
             self._loaded = tf.saved_model.load(path, tags=["serve"])
             self._functions = dict(self._loaded.signatures)
         except Exception as tf2_error:
-            from zoo.serving.session_bundle import SessionBundle
-
             try:
-                self._session = SessionBundle(path)
+                self._session = self._load_session(path)
             except Exception:
                 raise tf2_error from None
             logging.info("%s version %d: loaded into a TF1 session (the TF2 loader could not: %s)",
                          name, version, str(tf2_error).splitlines()[0] if str(tf2_error) else "")
-            self._functions = {}
+
+    @staticmethod
+    def _load_session(path: str):
+        from zoo.serving.session_bundle import SessionBundle
+
+        return SessionBundle(path)
 
     # ----------------------------------------------------------------- signatures
 
@@ -310,7 +318,7 @@ class Servable:
         path = os.path.join(self.path, WARMUP_FILE)
         if not os.path.exists(path):
             return 0
-        count = 0
+        count, started = 0, time.monotonic()
         for record in tf.data.TFRecordDataset(path).take(MAX_WARMUP_RECORDS):
             log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
             kind = log.WhichOneof("log_type")
@@ -327,6 +335,9 @@ class Servable:
             else:
                 continue
             count += 1
+        logging.info("Finished reading warmup data for model at %s. Number of warmup records read: "
+                     "%d. Elapsed time (microseconds): %d.", path, count,
+                     (time.monotonic() - started) * 1e6)
         return count
 
 
