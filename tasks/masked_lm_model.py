@@ -37,7 +37,10 @@ class MaskedLM(keras.Model):
             token_embedding=backbone.token_embedding.token_embedding,
             intermediate_activation="gelu",
             kernel_initializer=initializers.get("kernel_initializer", "glorot_uniform"),
-            dtype=backbone.dtype_policy,
+            # Under a mixed policy keras-hub's head adds its float32 bias to half-precision
+            # logits and fails (AddV2 dtype mismatch); in float32 it works, and the tied output
+            # projection still runs in the backbone's precision (the embedding layer's policy).
+            dtype="float32",
             name="mlm_head",
         )
         self.pooler = self.nsp_head = None

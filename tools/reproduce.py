@@ -56,6 +56,7 @@ class Experiment:
     gpu: str
     before: tuple[Stage, ...] = ()  # stages that run first (pretraining)
     data: str | None = None  # a data step of this script, its output passed as "{data}"
+    time_to: float | None = None  # report the wall time from process start to this val loss
 
     @property
     def split(self) -> str:
@@ -122,6 +123,14 @@ EXPERIMENTS: dict[str, Experiment] = {
             ("--model=transformer_lm_tiny", *_SHAKESPEARE, "--batch_size=12",
              "--train_steps=2000"),
             "3 min", "1 min",
+        ),
+        Experiment(
+            "shakespeare_char_speedrun",
+            "nanoGPT's README CPU run reaches val loss 1.8857 (run it beside this one: "
+            "../shared/bench/nanogpt_side_by_side.sh); ours: least wall time to 1.886",
+            "validation_loss", 1.886, "zoo.train",
+            ("--model=transformer_lm_tiny_speedrun", *_SHAKESPEARE, *_NO_EXPORT),
+            "40 s", "40 s", time_to=1.886,
         ),
         Experiment(
             "shakespeare_char_small",
@@ -277,9 +286,23 @@ def reproduce(experiment: Experiment, runs_dir: str, extra: list[str]) -> dict:
         "commands": [" ".join(c[1:]) for c in commands],
         "extra_flags": extra,
     }
+    if experiment.time_to is not None:
+        result.update(time_to_loss(model_dir, experiment.time_to))
     with open(os.path.join(runs_dir, f"{experiment.name}.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     return result
+
+
+def time_to_loss(model_dir: str, target: float) -> dict:
+    """When the run's validation loss first reached `target`: seconds from the start of the
+    training process (metrics.jsonl's process_seconds, written as each evaluation ends)."""
+    with open(os.path.join(model_dir, "metrics.jsonl"), encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    for record in records:
+        if record["validation"]["loss"] <= target:
+            return {"target_loss": target, "seconds_to_target": record["process_seconds"],
+                    "step_at_target": record["step"]}
+    return {"target_loss": target, "seconds_to_target": None, "step_at_target": None}
 
 
 def result_line(result: dict) -> str:
@@ -288,7 +311,13 @@ def result_line(result: dict) -> str:
         digits = 3
     paper = "n/a" if result["paper"] is None else f"{result['paper']:g}"
     ours = f"{result['ours']:.{digits}f}"
-    return f"{result['experiment']} {result['metric']} ours={ours} paper={paper}"
+    line = f"{result['experiment']} {result['metric']} ours={ours} paper={paper}"
+    if "target_loss" in result:
+        reached = result["seconds_to_target"]
+        line += (f" time_to_{result['target_loss']:g}=" +
+                 ("not reached" if reached is None else
+                  f"{reached:.1f}s (step {result['step_at_target']}, from process start)"))
+    return line
 
 
 def main(argv: list[str]) -> int:

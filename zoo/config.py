@@ -49,8 +49,9 @@ class RunConfig:
     clip_norm: float | None = 1.0
     dropout: float | None = None
     seed: int = 1337
-    mixed_precision: str = "none"
-    jit_compile: bool = True
+    mixed_precision: str = "auto"  # zoo.precision chooses for the model and machine
+    jit_compile: bool | None = None  # None: zoo.precision chooses (XLA unless bfloat16 on a CPU)
+    steps_per_execution: int = 10  # training steps per call into TensorFlow (as Keras' fit)
 
     eval_every: int = 250
     eval_batches: int | None = None
@@ -65,7 +66,8 @@ class RunConfig:
             if not ok:
                 raise ConfigError(f"--{name} must be {rule}, got {getattr(self, name)!r}")
 
-        for name in ("batch_size", "eval_every", "checkpoint_every", "keep_checkpoints"):
+        for name in ("batch_size", "eval_every", "checkpoint_every", "keep_checkpoints",
+                     "steps_per_execution"):
             need(_int(getattr(self, name)) and getattr(self, name) >= 1, name, "an integer >= 1")
         for name in ("log_every", "eval_batches", "train_steps", "vocab_size"):
             value = getattr(self, name)

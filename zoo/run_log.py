@@ -32,6 +32,22 @@ def finite(value):
     return value
 
 
+def seconds_since_process_start() -> float:
+    """Wall seconds since this process started (Linux: from /proc; elsewhere since this module's
+    import, which follows the interpreter's start by well under a second)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            started_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat", encoding="ascii") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        return time.time() - (boot + started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time() - _IMPORTED
+
+
+_IMPORTED = time.time()
+
+
 def format_metrics(metrics: dict) -> str:
     """`loss 1.7884, perplexity 5.9801, ...`: the numbers of a metrics dict (tables left out)."""
     shown = [f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float))]
@@ -156,7 +172,7 @@ class RunLog:
         self._train_writer.flush()
         self._eval_writer.flush()
         record = {"step": step, "train_loss": train_loss, "validation": metrics,
-                  "train_seconds": seconds}
+                  "train_seconds": seconds, "process_seconds": seconds_since_process_start()}
         with open(os.path.join(self.model_dir, "metrics.jsonl"), "a", encoding="utf-8") as f:
             f.write(json.dumps(finite(record), allow_nan=False) + "\n")
         self.train_points.append((step, train_loss))
@@ -193,9 +209,10 @@ class RunLog:
         seconds: float,
         tokens_per_second: float,
         report: dict[str, str],
+        timing: dict[str, float] | None = None,
     ) -> None:
-        """Writes summary.json and prints the end of the run: figures, then the task's report
-        (a text sample, say) under a heading per entry."""
+        """Writes summary.json and prints the end of the run: figures, where the time went, then
+        the task's report (a text sample, say) under a heading per entry."""
         if not self.enabled:
             return
         summary = {
@@ -204,6 +221,7 @@ class RunLog:
             "validation": validation,
             "train_seconds": seconds,
             "tokens_per_second": tokens_per_second,
+            "timing": timing or {},
             **report,
         }
         temporary = os.path.join(self.model_dir, ".summary.json.tmp")
@@ -216,6 +234,8 @@ class RunLog:
             "Validation: " + format_metrics(validation),
             f"Run directory: {self.model_dir}",
         ]
+        if timing:
+            lines.insert(3, "Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timing.items()))
         for name, text in report.items():
             lines += [f"{name.capitalize()}:", text]
         sys.stdout.write("\n".join(lines) + "\n")

@@ -26,6 +26,7 @@ import tasks
 from tasks.data import DataError
 from zoo import checkpoints, registry
 from zoo.config import ConfigError, RunConfig
+from zoo.precision import Precision, matmul_flops_per_token
 
 CONFIG_FILE = "config.json"
 COUNTED_MODEL_FILE = "model.keras"  # a counted model's counts, saved whole
@@ -157,4 +158,20 @@ def make_trainer(
             task.initialize(model, pretrained.model)
         return model
 
-    return Trainer(config, model_dir, task, build, strategy=strategy, describe=config.model)
+    return Trainer(config, model_dir, task, build, strategy=strategy, describe=config.model,
+                   precision=choose_precision(config, task))
+
+
+def choose_precision(config: RunConfig, task: tasks.Task) -> Precision:
+    """zoo.precision's choice for this run: its matmul FLOPs per step, from the backbone's
+    config. Recurrent backbones keep float32 unless asked: bfloat16 state carried over long
+    unrolls has not been measured here."""
+    from zoo.trainer import resolve_precision
+
+    backbone = registry.model_config(config.model, **model_overrides(config))
+    if backbone.get("cell") and config.mixed_precision == "auto":
+        config = dataclasses.replace(config, mixed_precision="none")
+        chosen = resolve_precision(config)
+        return dataclasses.replace(chosen, reason="recurrent backbone: float32 unless asked")
+    flops = matmul_flops_per_token(backbone, task.tokenizer.vocab_size)
+    return resolve_precision(config, flops * task.tokens_per_step(config.batch_size))

@@ -21,6 +21,8 @@ import threading
 _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IW]\d{4} [\d:.]+ +\d+ \S+\.(cc|h):\d+\] .*"  # C++ INFO and WARNING lines (not absl's)
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler "
+    r"flags\."  # the second line of cpu_feature_guard.cc's INFO notice
     r"|E\d{4} [\d:.]+ +\d+ \S+\.cc:\d+\] (failed call to cuInit: .*"  # no CUDA: CPU only
     r"|oneDNN supports DT_INT64 only on platforms with AVX-512\. .*)"  # a spurious notice
     r")$"

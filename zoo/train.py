@@ -28,8 +28,8 @@ from zoo import cli
 from zoo.config import ConfigError, RunConfig, load_config_file, parse_overrides, replace
 from zoo.distribute import STRATEGIES
 from zoo.optimizers import OPTIMIZERS, SCHEDULES
+from zoo.precision import PRECISIONS
 from zoo.registry import get_preset, list_models
-from zoo.trainer import PRECISIONS
 
 TOKENIZERS = ("char", "byte", "word", "wordpiece", "sentencepiece")
 DATASETS = (*list_datasets(), *LABELLED, *PAIRS)  # corpora, labelled text, text pairs
@@ -66,10 +66,24 @@ flags.DEFINE_float("weight_decay", None, "Decoupled weight decay" + _from_preset
 flags.DEFINE_float("clip_norm", None, "Clip gradients to this global norm (0 disables).")
 flags.DEFINE_float("dropout", None, "Dropout rate" + _from_preset + ".")
 flags.DEFINE_integer("seed", None, "Random seed for weights, data order and dropout.")
-flags.DEFINE_enum("mixed_precision", None, PRECISIONS, "Compute precision policy.")
-flags.DEFINE_bool("jit_compile", None, "Compile the training step with XLA (default: true).")
+flags.DEFINE_enum(
+    "mixed_precision", None, PRECISIONS,
+    "Compute precision (default auto: chosen for the model and machine, see zoo/precision.py).",
+)
+flags.DEFINE_bool(
+    "jit_compile", None, "Compile the training step with XLA (default: chosen with the precision)."
+)
+flags.DEFINE_integer(
+    "steps_per_execution", None,
+    "Training steps per call into TensorFlow (default 10; logs and evaluations still land on "
+    "their steps).",
+)
 flags.DEFINE_integer("eval_every", None, "Evaluate on the validation split every N steps.")
-flags.DEFINE_integer("eval_batches", None, "Cap on validation batches (default: the whole split).")
+flags.DEFINE_integer(
+    "eval_batches", None,
+    "Cap on validation batches during training (default: the whole split); the final "
+    "evaluation always reads the whole split.",
+)
 flags.DEFINE_integer("checkpoint_every", None, "Checkpoint every N steps (and at the end).")
 flags.DEFINE_integer(
     "log_every", None,

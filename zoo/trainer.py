@@ -11,6 +11,7 @@ carried state.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -27,9 +28,9 @@ from zoo.config import ConfigError, RunConfig
 from zoo.distribute import is_chief, make_strategy, worker_dir
 from zoo.evaluation import Evaluator
 from zoo.optimizers import make_optimizer
-from zoo.run_log import RunLog
-
-PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+from zoo.precision import PRECISIONS, Precision
+from zoo.precision import choose as choose_precision
+from zoo.run_log import RunLog, seconds_since_process_start
 
 
 @dataclasses.dataclass
@@ -55,17 +56,19 @@ def total_steps(config: RunConfig, steps_per_epoch: int) -> int:
     return config.train_steps
 
 
-def dtype_policy(config: RunConfig) -> str:
+def resolve_precision(config: RunConfig, flops_per_step: float = 0.0) -> Precision:
+    """The run's dtype policy and XLA setting (see zoo.precision); ConfigError if unknown."""
     if config.mixed_precision not in PRECISIONS:
-        raise ConfigError(f"mixed_precision must be one of {', '.join(PRECISIONS)}")
-    return "float32" if config.mixed_precision == "none" else config.mixed_precision
+        raise ConfigError(f"--mixed_precision must be one of {', '.join(PRECISIONS)}")
+    return choose_precision(config.mixed_precision, config.jit_compile, flops_per_step)
 
 
 class Trainer:
     """Trains `build_model()` on `task` into `model_dir`, resuming if the directory holds a run.
 
     `build_model(dtype_policy)` makes the task's model (backbone and head) and is called under the
-    strategy's scope; `describe` names the run in its first log line.
+    strategy's scope; `describe` names the run in its first log line; `precision` is the one
+    `zoo.precision` chose (default: from the config, as if the step had no matmul FLOPs).
 
     Example:
 
@@ -83,7 +86,17 @@ class Trainer:
         build_model: Callable[[str], keras.Model],
         strategy: tf.distribute.Strategy | None = None,
         describe: str = "",
+        precision: Precision | None = None,
     ):
+        # config.json keeps what was asked (`auto`), so rerunning the command finds the run and
+        # resumes it; the run trains with what was chosen.
+        self.precision = precision or resolve_precision(config)
+        self.requested_config = config
+        config = dataclasses.replace(
+            config,
+            mixed_precision=self.precision.mixed_precision,
+            jit_compile=self.precision.jit_compile,
+        )
         self.config = config
         self.model_dir = model_dir
         self.task = task
@@ -98,9 +111,8 @@ class Trainer:
             )
         steps_per_epoch = task.steps_per_epoch(config.batch_size)
         self.num_steps = total_steps(config, steps_per_epoch)
-        policy = dtype_policy(config)
         with self.strategy.scope():
-            self.model = build_model(policy)
+            self.model = build_model(self.precision.policy)
             self.optimizer = make_optimizer(config, self.num_steps, steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -174,8 +186,7 @@ class Trainer:
             optimizer.apply(grads, model.trainable_variables)
             return loss_sum, weight
 
-        @tf.function
-        def train_step(iterator):
+        def one_step(iterator):
             loss_sum, weight = self.strategy.run(replica_step, args=(next(iterator),))
             self.step.assign_add(1)
             return (
@@ -183,7 +194,19 @@ class Trainer:
                 self.strategy.reduce("sum", weight, axis=None),
             )
 
-        return train_step
+        @tf.function
+        def train_steps(iterator, count):
+            # Several steps per call (Keras' steps_per_execution): Python's dispatch of each
+            # call costs ~7-10% of a small model's step on a CPU (measured, transformer_lm_tiny).
+            # One loop, so the model and its gradient are traced once.
+            loss_sum, weight = tf.zeros((), tf.float32), tf.zeros((), tf.float32)
+            for _ in tf.range(count):
+                step_loss, step_weight = one_step(iterator)
+                loss_sum += tf.cast(step_loss, tf.float32)
+                weight += tf.cast(step_weight, tf.float32)
+            return loss_sum, weight
+
+        return train_steps
 
     # ----------------------------------------------------------------------------- public
 
@@ -205,17 +228,28 @@ class Trainer:
         )
         return iter(dataset)
 
-    def train_step(self, iterator) -> tuple[tf.Tensor, tf.Tensor]:
-        """One optimizer step on the next global batch; returns its (loss sum, weight)."""
-        return self._train_step(iterator)
+    def train_step(self, iterator, count: int = 1) -> tuple[tf.Tensor, tf.Tensor]:
+        """`count` optimizer steps on the next global batches in one call; returns their
+        (loss sum, weight)."""
+        return self._train_step(iterator, tf.constant(count, tf.int32))
 
-    def evaluate(self, split: str = "validation") -> dict[str, Any]:
-        """The task's metrics over `split` (all of it unless `eval_batches` caps it)."""
+    def _steps_to_next_stop(self, step: int, every: tuple[int, ...]) -> int:
+        """Steps from `step` to the next one where the loop must look (log, evaluate, save,
+        end), at most `steps_per_execution`."""
+        stops = [self.num_steps, step + self.config.steps_per_execution]
+        stops += [(step // n + 1) * n for n in every]
+        return min(stops) - step
+
+    def evaluate(self, split: str = "validation", whole: bool = False) -> dict[str, Any]:
+        """The task's metrics over `split`: its first `eval_batches` batches where that caps the
+        evaluations during training, all of it when `whole` (the run's final figures)."""
         batch = self.task.eval_batch_size(self.config.batch_size, self.replicas)
-        return self.evaluator.evaluate(split, batch, self.config.eval_batches)
+        return self.evaluator.evaluate(split, batch, None if whole else self.config.eval_batches)
 
     def fit(self) -> TrainResult:
         config = self.config
+        timing = {"startup": seconds_since_process_start()}
+        clock = _Stopwatch(timing)
         start = self.restore()
         log = RunLog(self.out_dir, enabled=self.chief)
         if self.chief:
@@ -224,6 +258,7 @@ class Trainer:
             log.info(f"Resuming {self.model_dir} from step {start}/{self.num_steps}")
         else:
             log.info(self._first_line())
+        log.info(f"Precision: {self.precision.describe()}")
         iterator = self.train_iterator(start)
         progress = log.progress(self.num_steps, start, every=config.log_every)
         summary_every = config.log_every or 10
@@ -234,12 +269,20 @@ class Trainer:
         prior_seconds = float(before.get("train_seconds", 0.0))
         train_loss = float(before.get("train_loss", float("nan")))
         began = time.time()
-        window_start, window = time.time(), []
+        window_start, window, window_step = time.time(), [], start
         validation: dict[str, Any] = {}
         step = start
+        stops = (summary_every, progress.every, config.eval_every, config.checkpoint_every)
         while step < self.num_steps:
-            window.append(self.train_step(iterator))
-            step += 1
+            if step == start:
+                with clock("first_step"):  # tracing and XLA compilation
+                    window.append(self.train_step(iterator))
+                    float(window[-1][0])
+                count = 1
+            else:
+                count = self._steps_to_next_stop(step, stops)
+                window.append(self.train_step(iterator, count))
+            step += count
             last = step == self.num_steps
             if step % summary_every == 0 or progress.wants_line(step):
                 train_loss = _mean_loss(window)
@@ -249,26 +292,32 @@ class Trainer:
                         "lower --learning_rate or set --clip_norm"
                     )
                 elapsed = time.time() - window_start
-                speed = len(window) * tokens_per_step / max(elapsed, 1e-9)
+                speed = (step - window_step) * tokens_per_step / max(elapsed, 1e-9)
                 lr = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
                 log.train(step, train_loss, lr, speed)
                 progress.update(step, train_loss, speed)
-                window_start, window = time.time(), []
+                window_start, window, window_step = time.time(), [], step
             if step % config.eval_every == 0 or last:
-                validation = self.evaluate("validation")
+                with clock("evaluation"):
+                    validation = self.evaluate("validation", whole=last)
                 log.evaluation(step, train_loss, validation, prior_seconds + time.time() - began)
                 progress.evaluation(step, validation)
             if step % config.checkpoint_every == 0 or last:
-                self._save()
+                with clock("checkpoints"):
+                    self._save()
             if step % config.eval_every == 0 or step % config.checkpoint_every == 0:
                 window_start = time.time()  # tokens/s measures training, not evaluation
         seconds = prior_seconds + time.time() - began
         tokens_per_second = step * tokens_per_step / max(seconds, 1e-9)
-        if not validation:
-            validation = self.evaluate("validation")
-        validation.update(self.task.extra_metrics(self.model, "validation"))
-        report = self.task.report(self.model, jit_compile=config.jit_compile)
-        log.summary(step, train_loss, validation, seconds, tokens_per_second, report)
+        with clock("evaluation"):
+            if not validation:
+                validation = self.evaluate("validation", whole=True)
+            validation.update(self.task.extra_metrics(self.model, "validation"))
+        with clock("report"):
+            report = self.task.report(self.model, jit_compile=config.jit_compile)
+        timing["training"] = time.time() - began - sum(
+            timing.get(k, 0.0) for k in ("first_step", "evaluation", "checkpoints", "report"))
+        log.summary(step, train_loss, validation, seconds, tokens_per_second, report, timing)
         log.close()
         self._cleanup_worker_dir()
         return TrainResult(step, train_loss, validation, seconds, tokens_per_second, report)
@@ -289,7 +338,7 @@ class Trainer:
         path = os.path.join(self.model_dir, "config.json")
         temporary = path + ".tmp"  # written whole, then renamed: a kill never leaves half of it
         with open(temporary, "w", encoding="utf-8") as f:
-            f.write(self.config.to_json())
+            f.write(self.requested_config.to_json())
         os.replace(temporary, path)
         self.task.save(self.model_dir)
 
@@ -300,6 +349,21 @@ class Trainer:
     def _cleanup_worker_dir(self) -> None:
         if not self.chief:
             shutil.rmtree(self.out_dir, ignore_errors=True)
+
+
+class _Stopwatch:
+    """`with clock("part"):` adds the block's wall seconds to `timing["part"]`."""
+
+    def __init__(self, timing: dict[str, float]):
+        self.timing = timing
+
+    @contextlib.contextmanager
+    def __call__(self, part: str):
+        began = time.time()
+        try:
+            yield
+        finally:
+            self.timing[part] = self.timing.get(part, 0.0) + time.time() - began
 
 
 def _mean_loss(window: list[tuple[tf.Tensor, tf.Tensor]]) -> float:

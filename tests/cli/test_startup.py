@@ -35,6 +35,8 @@ def test_no_tensorflow_startup_line_reaches_the_user(run_module, tmp_path, modul
 @pytest.mark.parametrize("line,noise", [
     ("I0000 00:00:1796125981.417807   12729 cpu_feature_guard.cc:210] This binary", True),
     ("W0000 00:00:1796125981.4   12729 op_kernel.cc:1858] OP_REQUIRES failed", True),
+    ("To enable the following instructions: AVX2 AVX512F AVX512_BF16 FMA, in other operations, "
+     "rebuild TensorFlow with the appropriate compiler flags.", True),
     ("E0000 00:00:17961.2 12729 cuda_executor.cc:1] failed call to cuInit: INTERNAL: CUDA", True),
     # the zoo's own absl lines (Python files) and real C++ errors stay
     ("I1201 11:58:02.110428 140618565319552 models.py:525] Loading servable version", False),

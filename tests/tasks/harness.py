@@ -79,7 +79,7 @@ def run_task_test(config: RunConfig, tmp_path: Path, *, learns_by: float = 0.1) 
     assert run.step == trainer.num_steps
     batch = run.task.eval_batch_size(config.batch_size, 1)
     reloaded = Evaluator(run.task, run.model, _default_strategy()).evaluate(
-        "validation", batch, config.eval_batches
+        "validation", batch  # the whole split, as the run's final evaluation
     )
     for name, value in reloaded.items():  # (final also has the task's extra metrics: BLEU)
         if isinstance(value, float):

@@ -109,3 +109,19 @@ def test_sentence_pairs_for_next_sentence_prediction(text_folder):
     lines = MaskedLanguageModelingTask(task.corpus, task.tokenizer, 32, packing="sentences")
     features, _, _ = next(iter(lines.eval_dataset("validation", 4)))
     assert (features["padding_mask"].numpy().sum(1) == 12 + 2).all()  # 12 symbols + CLS, SEP
+
+
+def test_masked_lm_trains_in_bfloat16(text_folder, tmp_path):
+    """keras-hub's MaskedLMHead fails under a mixed policy; the head computes in float32."""
+    from zoo.runs import make_trainer
+
+    config = RunConfig(
+        model="bert_tiny", data=str(text_folder), tokenizer="char", model_overrides=ENCODER,
+        batch_size=16, train_steps=60, eval_every=60, checkpoint_every=60, learning_rate=3e-3,
+        warmup_steps=5, vocab_size=None, mixed_precision="mixed_bfloat16", jit_compile=False,
+    )
+    trainer = make_trainer(config, str(tmp_path / "run"))
+    assert trainer.model.backbone.compute_dtype == "bfloat16"
+    before = trainer.evaluate("validation")["loss"]
+    after = trainer.fit().validation["loss"]
+    assert np.isfinite(after) and after < 0.85 * before

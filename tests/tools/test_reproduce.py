@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,37 @@ def test_a_neural_recipe_trains_evaluates_and_reports(data_dir, tmp_path):
         tmp_path / "out",
     )
     assert record["extra_flags"] == tiny
+
+
+def test_the_speedrun_times_its_evaluations_from_process_start(data_dir, tmp_path):
+    short = ["--train_steps=20", "--eval_every=10", "--checkpoint_every=20", "--set=num_layers=1"]
+    started = time.monotonic()
+    result = reproduce("shakespeare_char_speedrun", "--runs_dir=out", *short, cwd=tmp_path)
+    wall = time.monotonic() - started
+    record = check_result(
+        result,
+        r"shakespeare_char_speedrun validation_loss ours=(?P<ours>\d+\.\d{4}) paper=1\.886 "
+        r"time_to_1\.886=not reached",  # 20 steps are far from 1.886
+        tmp_path / "out",
+    )
+    assert record["seconds_to_target"] is None
+    lines = (Path(record["model_dir"]) if os.path.isabs(record["model_dir"])
+             else tmp_path / record["model_dir"]) / "metrics.jsonl"
+    evaluations = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert [e["step"] for e in evaluations] == [10, 20]
+    for e in evaluations:  # the process's clock includes start-up, so it runs ahead of training's
+        assert e["train_seconds"] < e["process_seconds"] < wall
+
+
+def test_time_to_loss_is_the_first_evaluation_at_or_below_the_target(tmp_path):
+    spec = importlib.util.spec_from_file_location("reproduce_script", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script  # its dataclasses look their module up
+    spec.loader.exec_module(script)
+    records = [(100, 2.1, 10.0), (200, 1.88, 19.5), (300, 1.86, 29.0)]
+    (tmp_path / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": s, "validation": {"loss": v}, "process_seconds": t}) + "\n"
+        for s, v, t in records))
+    assert script.time_to_loss(str(tmp_path), 1.886) == {
+        "target_loss": 1.886, "seconds_to_target": 19.5, "step_at_target": 200}
+    assert script.time_to_loss(str(tmp_path), 1.5)["seconds_to_target"] is None

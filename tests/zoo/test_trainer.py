@@ -1,6 +1,7 @@
 """The training loop in-process: it learns a source whose optimum is known, and it resumes."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -116,3 +117,25 @@ def test_the_end_of_run_sample_is_sampled_and_the_same_on_a_rerun(markov_task, t
     greedy = task.tokenizer.decode(generate_tokens(trainer.model, prompt, 80)[0].tolist())
     assert sample != greedy
     assert len(set(sample)) > 4  # an untrained model's greedy text repeats one or two symbols
+
+
+def test_several_steps_per_call_train_exactly_as_one(markov_task, tmp_path):
+    """steps_per_execution only batches calls: same losses, same weights, logs on their steps."""
+    _, task = markov_task
+    config = RunConfig(
+        dataset="synthetic", model_overrides={**SMALL, "num_layers": 1, "dropout": 0.1},
+        batch_size=8, train_steps=23, eval_every=10, checkpoint_every=10, log_every=5,
+        eval_batches=2, steps_per_execution=1,
+    )
+    runs = {}
+    for spe in (1, 7):
+        trainer = make_trainer(dataclasses.replace(config, steps_per_execution=spe),
+                               str(tmp_path / f"spe{spe}"), task=task)
+        runs[spe] = (trainer.fit(), [w.numpy() for w in trainer.model.weights])
+    (one, weights_one), (seven, weights_seven) = runs[1], runs[7]
+    assert seven.train_loss == one.train_loss
+    assert seven.validation["loss"] == one.validation["loss"]
+    for a, b in zip(weights_one, weights_seven, strict=True):
+        np.testing.assert_array_equal(a, b)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "spe7" / "metrics.jsonl").open()]
+    assert steps == [10, 20, 23]

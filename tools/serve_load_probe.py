@@ -1,0 +1,117 @@
+"""Does `python -m zoo.serve` stay responsive under the heaviest requests its caps allow?
+
+    python tools/serve_load_probe.py --model_base_path=saved_models/transformer_lm_tiny
+
+Starts the server on free loopback ports, sends `--clients` concurrent `generate` requests of
+`--prompts` prompts x `--max_new_tokens` tokens (by default 8 x 1024 = 8,192 new tokens, the
+export's default `--max_generate_tokens` cap), then, while they run, times a small `score`
+request and a 4-token `generate`; finally sends SIGTERM and times the exit. Prints one line per
+figure. Run it from a checkout (`--repo`) to probe another version of the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, body: dict, timeout: float) -> tuple[int, float]:
+    """(HTTP status, seconds) of one JSON POST; status 0 when the connection failed."""
+    began = time.monotonic()
+    request = urllib.request.Request(url, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            reply.read()
+            status = reply.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    except (urllib.error.URLError, OSError):
+        status = 0
+    return status, time.monotonic() - began
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen, limit: float = 120) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if b"AVAILABLE" in reply.read():
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the server did not come up")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_base_path", required=True)
+    parser.add_argument("--repo", default=REPO, help="checkout whose zoo.serve runs")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--max_new_tokens", type=int, default=1024)
+    args = parser.parse_args()
+
+    rest = free_port()
+    command = [sys.executable, "-m", "zoo.serve", "--model_name=lm",
+               f"--model_base_path={os.path.abspath(args.model_base_path)}",
+               f"--port={free_port()}", f"--rest_api_port={rest}"]
+    proc = subprocess.Popen(command, cwd=args.repo, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{rest}/v1/models/lm"
+    try:
+        wait_until_serving(url, proc)
+        heavy = {"signature_name": "generate", "instances": [
+            {"prompts": "ROMEO:", "max_new_tokens": args.max_new_tokens, "temperature": 0.8,
+             "top_k": 200, "top_p": 1.0, "seed": i} for i in range(args.prompts)]}
+        results: list[tuple[int, float]] = []
+        threads = [threading.Thread(target=lambda: results.append(
+            post(url + ":predict", heavy, 600)), daemon=True) for _ in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        small = {"signature_name": "score", "inputs": {"texts": ["To be, or not to be"]}}
+        status, seconds = post(url + ":predict", small, 60)
+        print(f"small score under load: HTTP {status} in {seconds:.2f} s", flush=True)
+        tiny = {"signature_name": "generate", "instances": [
+            {"prompts": "ROMEO:", "max_new_tokens": 4, "temperature": 0.8, "top_k": 200,
+             "top_p": 1.0, "seed": 0}]}
+        status, seconds = post(url + ":predict", tiny, 60)
+        print(f"4-token generate under load: HTTP {status} in {seconds:.2f} s", flush=True)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=120)
+            print(f"SIGTERM under load: exit {code} after {time.monotonic() - began:.2f} s")
+        except subprocess.TimeoutExpired:
+            print("SIGTERM under load: still running after 120 s")
+        for thread in threads:
+            thread.join(timeout=5)
+        print("heavy requests: " + ", ".join(f"HTTP {s} after {t:.1f} s" for s, t in results))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+if __name__ == "__main__":
+    main()
