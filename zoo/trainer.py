@@ -298,10 +298,11 @@ class Trainer:
                 progress.update(step, train_loss, speed)
                 window_start, window, window_step = time.time(), [], step
             if step % config.eval_every == 0 or last:
-                with clock("evaluation"):
+                with clock("evaluation"):  # with its records and plot
                     validation = self.evaluate("validation", whole=last)
-                log.evaluation(step, train_loss, validation, prior_seconds + time.time() - began)
-                progress.evaluation(step, validation)
+                    log.evaluation(step, train_loss, validation,
+                                   prior_seconds + time.time() - began)
+                    progress.evaluation(step, validation)
             if step % config.checkpoint_every == 0 or last:
                 with clock("checkpoints"):
                     self._save()
