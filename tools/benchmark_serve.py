@@ -32,14 +32,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(config: str, batching: str | None, log_path: str) -> tuple[subprocess.Popen, int]:
+def start_server(
+    config: str, batching: str | None, log_path: str, repo: str = REPO
+) -> tuple[subprocess.Popen, int]:
+    """`python -m zoo.serve` of `repo` over `config` on free loopback ports, once it serves."""
     rest_port = free_port()
     args = [sys.executable, "-m", "zoo.serve", f"--model_config_file={config}",
             f"--port={free_port()}", f"--rest_api_port={rest_port}"]
     if batching:
         args += ["--enable_batching", f"--batching_parameters_file={batching}"]
     log = open(log_path, "w")
-    proc = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(args, cwd=repo, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while True:
         with open(log_path, errors="replace") as f:

@@ -1,8 +1,9 @@
 """Does `python -m zoo.serve` stay responsive under the heaviest requests its caps allow?
 
-    python tools/serve_load_probe.py --model_base_path=saved_models/transformer_lm_tiny
+    python tools/serve_load_probe.py --export_dir=saved_models --model=transformer_lm_tiny
 
-Starts the server on free loopback ports, sends `--clients` concurrent `generate` requests of
+Starts the server over the export's models.config on free loopback ports (with
+`tools/benchmark_serve.py`'s helpers), sends `--clients` concurrent `generate` requests of
 `--prompts` prompts x `--max_new_tokens` tokens (by default 8 x 1024 = 8,192 new tokens, the
 export's default `--max_generate_tokens` cap), then, while they run, times a small `score`
 request and a 4-token `generate`; finally sends SIGTERM and times the exit. Prints one line per
@@ -15,21 +16,15 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchmark_serve import REPO, start_server
 
 
 def post(url: str, body: dict, timeout: float) -> tuple[int, float]:
@@ -48,39 +43,23 @@ def post(url: str, body: dict, timeout: float) -> tuple[int, float]:
     return status, time.monotonic() - began
 
 
-def wait_until_serving(url: str, proc: subprocess.Popen, limit: float = 120) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                if b"AVAILABLE" in reply.read():
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the server did not come up")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_base_path", required=True)
+    parser.add_argument("--export_dir", default="saved_models")
+    parser.add_argument("--model", default="transformer_lm_tiny")
     parser.add_argument("--repo", default=REPO, help="checkout whose zoo.serve runs")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--max_new_tokens", type=int, default=1024)
     args = parser.parse_args()
 
-    rest = free_port()
-    command = [sys.executable, "-m", "zoo.serve", "--model_name=lm",
-               f"--model_base_path={os.path.abspath(args.model_base_path)}",
-               f"--port={free_port()}", f"--rest_api_port={rest}"]
-    proc = subprocess.Popen(command, cwd=args.repo, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{rest}/v1/models/lm"
+    config = os.path.abspath(os.path.join(args.export_dir, "models.config"))
+    if not os.path.exists(config):
+        sys.exit(f"serve_load_probe: no {config}; export a model first")
+    log = os.path.join(tempfile.mkdtemp(prefix="serve_probe_"), "server.log")
+    proc, rest = start_server(config, None, log, repo=args.repo)
+    url = f"http://127.0.0.1:{rest}/v1/models/{args.model}"
     try:
-        wait_until_serving(url, proc)
         heavy = {"signature_name": "generate", "instances": [
             {"prompts": "ROMEO:", "max_new_tokens": args.max_new_tokens, "temperature": 0.8,
              "top_k": 200, "top_p": 1.0, "seed": i} for i in range(args.prompts)]}

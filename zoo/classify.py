@@ -10,8 +10,6 @@ client would, with only TensorFlow loaded.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from absl import flags
 
@@ -44,14 +42,7 @@ def classify_with_export(path: str, texts: list[str]) -> tuple[list[str], np.nda
 
     from tasks.classification_serving import example_of
 
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ConfigError(f"--saved_model: no SavedModel in {path}")
-    try:
-        signatures = tf.saved_model.load(path).signatures
-    except Exception as e:  # noqa: BLE001 - a damaged or foreign file: say so in one line
-        raise ConfigError(f"--saved_model: cannot load {path}: {cli.op_error_message(e)}") from None
-    if "classify" not in signatures:
-        raise ConfigError(f"{path} has no `classify` signature: not a classifier export")
+    signatures = cli.load_export_signatures(path, "classify", "classifier")
     examples = tf.constant([example_of(text) for text in texts])
     try:
         outputs = signatures["classify"](inputs=examples)

@@ -42,3 +42,20 @@ def op_error_message(error: Exception) -> str:
     from zoo.serving.op_errors import op_message
 
     return op_message(error)
+
+
+def load_export_signatures(path: str, needed: str, kind: str = "") -> dict:
+    """The signatures of the SavedModel at `path` (a `--saved_model` flag), which must include
+    `needed`; a missing, damaged or foreign export is a one-line ConfigError."""
+    import tensorflow as tf
+
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ConfigError(f"--saved_model: no SavedModel in {path}")
+    try:
+        signatures = tf.saved_model.load(path).signatures
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file: say so in one line
+        raise ConfigError(f"--saved_model: cannot load {path}: {op_error_message(e)}") from None
+    if needed not in signatures:
+        suffix = f": not a {kind} export" if kind else ""
+        raise ConfigError(f"{path} has no `{needed}` signature{suffix}")
+    return signatures

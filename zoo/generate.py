@@ -95,14 +95,7 @@ def generate_from_saved_model(path: str, prompts: list[str]) -> list[str]:
     if FLAGS.jit_compile:
         raise ConfigError("--jit_compile applies to --model_dir; an export always runs without XLA")
     sampling = sampling_config()
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ConfigError(f"--saved_model: no SavedModel in {path}")
-    try:
-        signature = tf.saved_model.load(path).signatures.get("generate")
-    except Exception as e:  # noqa: BLE001 - a damaged or foreign file: say so in one line
-        raise ConfigError(f"--saved_model: cannot load {path}: {cli.op_error_message(e)}") from None
-    if signature is None:
-        raise ConfigError(f"{path} has no `generate` signature")
+    signature = cli.load_export_signatures(path, "generate")["generate"]
     batch = len(prompts)
     try:
         outputs = signature(

@@ -107,14 +107,18 @@ def choose(
     jit_compile: bool | None,
     flops_per_step: float,
     machine: Machine | None = None,
+    recurrent: bool = False,
 ) -> Precision:
     """The precision for a run of `flops_per_step` matmul FLOPs per step on `machine` (default:
-    this one). An explicit precision is kept; an explicit `jit_compile` always wins."""
+    this one). An explicit precision is kept; an explicit `jit_compile` always wins. A
+    `recurrent` backbone keeps float32: bfloat16 state carried over long unrolls is unmeasured."""
     if mixed_precision not in PRECISIONS:
         raise ValueError(f"mixed_precision must be one of {', '.join(PRECISIONS)}")
     if mixed_precision != "auto":
         policy = "float32" if mixed_precision == "none" else mixed_precision
         return Precision(policy, True if jit_compile is None else jit_compile, "as set")
+    if recurrent:
+        return _decided("float32", True, jit_compile, "recurrent backbone: float32 unless asked")
     machine = machine or probe_machine()
     gflop = flops_per_step / 1e9
     if machine.gpu:

@@ -163,15 +163,11 @@ def make_trainer(
 
 
 def choose_precision(config: RunConfig, task: tasks.Task) -> Precision:
-    """zoo.precision's choice for this run: its matmul FLOPs per step, from the backbone's
-    config. Recurrent backbones keep float32 unless asked: bfloat16 state carried over long
-    unrolls has not been measured here."""
+    """zoo.precision's choice for this run, from its backbone's config: matmul FLOPs per step,
+    and whether the backbone is recurrent."""
     from zoo.trainer import resolve_precision
 
     backbone = registry.model_config(config.model, **model_overrides(config))
-    if backbone.get("cell") and config.mixed_precision == "auto":
-        config = dataclasses.replace(config, mixed_precision="none")
-        chosen = resolve_precision(config)
-        return dataclasses.replace(chosen, reason="recurrent backbone: float32 unless asked")
     flops = matmul_flops_per_token(backbone, task.tokenizer.vocab_size)
-    return resolve_precision(config, flops * task.tokens_per_step(config.batch_size))
+    return resolve_precision(config, flops * task.tokens_per_step(config.batch_size),
+                             recurrent=bool(backbone.get("cell")))

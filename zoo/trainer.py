@@ -56,11 +56,14 @@ def total_steps(config: RunConfig, steps_per_epoch: int) -> int:
     return config.train_steps
 
 
-def resolve_precision(config: RunConfig, flops_per_step: float = 0.0) -> Precision:
+def resolve_precision(
+    config: RunConfig, flops_per_step: float = 0.0, recurrent: bool = False
+) -> Precision:
     """The run's dtype policy and XLA setting (see zoo.precision); ConfigError if unknown."""
     if config.mixed_precision not in PRECISIONS:
         raise ConfigError(f"--mixed_precision must be one of {', '.join(PRECISIONS)}")
-    return choose_precision(config.mixed_precision, config.jit_compile, flops_per_step)
+    return choose_precision(config.mixed_precision, config.jit_compile, flops_per_step,
+                            recurrent=recurrent)
 
 
 class Trainer:

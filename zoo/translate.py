@@ -11,8 +11,6 @@ would. --num_beams defaults to the run's setting (4: beam search; 1: greedy).
 
 from __future__ import annotations
 
-import os
-
 from absl import flags
 
 from zoo import cli
@@ -45,14 +43,7 @@ def translate_with_run(model_dir: str, texts: list[str]) -> list[str]:
 def translate_with_export(path: str, texts: list[str]) -> list[str]:
     import tensorflow as tf
 
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ConfigError(f"--saved_model: no SavedModel in {path}")
-    try:
-        signatures = tf.saved_model.load(path).signatures
-    except Exception as e:  # noqa: BLE001 - a damaged or foreign file: say so in one line
-        raise ConfigError(f"--saved_model: cannot load {path}: {cli.op_error_message(e)}") from None
-    if "translate" not in signatures:
-        raise ConfigError(f"{path} has no `translate` signature: not a translation export")
+    signatures = cli.load_export_signatures(path, "translate", "translation")
     batch = len(texts)
     try:
         if FLAGS.num_beams is None and FLAGS.max_new_tokens is None:

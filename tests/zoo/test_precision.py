@@ -34,6 +34,12 @@ def test_auto_picks_bfloat16_only_where_it_pays(machine, flops, jit, expected):
     assert chosen.reason
 
 
+def test_a_recurrent_backbone_keeps_float32_unless_asked():
+    assert choose("auto", None, BIG, AVX512_BF16, recurrent=True).policy == "float32"
+    assert choose("mixed_bfloat16", False, BIG, AVX512_BF16, recurrent=True).policy == (
+        "mixed_bfloat16")
+
+
 def test_an_explicit_precision_is_kept():
     chosen = choose("mixed_bfloat16", None, SMALL, AVX512_BF16)
     assert (chosen.policy, chosen.jit_compile, chosen.reason) == ("mixed_bfloat16", True, "as set")
