@@ -168,13 +168,14 @@ def _is_unfinished_run_of(run_dir: str, config: RunConfig) -> bool:
 def print_models() -> None:
     from zoo.registry import PRESETS, build
 
-    print(f"{'model':<22} {'parameters':>12}  {'task':<10}  description")
+    width = max(len(name) for name in PRESETS)
+    print(f"{'model':<{width}} {'parameters':>12}  {'task':<10}  description")
     for name, preset in PRESETS.items():
         if preset.counted:
             params = "(counts)"
         else:
             params = f"{build(name, vocab_size=preset.reference_vocab_size).count_params():,}"
-        print(f"{name:<22} {params:>12}  {preset.task:<10}  {preset.description}")
+        print(f"{name:<{width}} {params:>12}  {preset.task:<10}  {preset.description}")
     print("(parameter counts at the preset's usual vocabulary size; --task picks another task)")
 
 
