@@ -90,7 +90,7 @@ def _bow(examples: int | None, augment: bool) -> tuple[str, ...]:
     if examples:
         # Few examples: more passes over them, and evaluation per pass.
         flags += (f"--set=train_examples={examples}", "--epochs=30", "--eval_every=100")
-    return flags + (("--augment=eda",) if augment else ())
+    return flags + (("--set=augment=eda",) if augment else ())
 _SHAKESPEARE = ("--dataset=tiny_shakespeare", "--tokenizer=char")
 _ZAREMBA = "Zaremba et al. 2014, Recurrent Neural Network Regularization, Table 1"
 

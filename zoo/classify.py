@@ -40,7 +40,7 @@ def classify_with_export(path: str, texts: list[str]) -> tuple[list[str], np.nda
     """(class names, probabilities) from the export's `classify` and `predict` signatures."""
     import tensorflow as tf
 
-    from tasks.classification_serving import example_of
+    from tasks.text_classification.serving import example_of
 
     signatures = cli.load_export_signatures(path, "classify", "classifier")
     examples = tf.constant([example_of(text) for text in texts])
@@ -53,13 +53,7 @@ def classify_with_export(path: str, texts: list[str]) -> tuple[list[str], np.nda
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
-        raise ConfigError("give exactly one of --model_dir and --saved_model")
-    texts = FLAGS.text or []
-    if not texts or any(not text.strip() for text in texts):
-        raise ConfigError("--text: give one or more non-empty texts")
+    texts = cli.texts_to_run(argv, FLAGS.model_dir, FLAGS.saved_model, FLAGS.text)
     if FLAGS.model_dir:
         labels, scores = classify_with_run(FLAGS.model_dir, texts)
     else:

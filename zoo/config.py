@@ -13,6 +13,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from zoo.precision import PRECISIONS
+
 
 class ConfigError(ValueError):
     """A user-facing configuration problem: unknown keys, bad values, unreadable config files."""
@@ -92,6 +94,8 @@ class RunConfig:
         need(_int(self.lr_decay_start_epoch) and self.lr_decay_start_epoch >= 0,
              "lr_decay_start_epoch", "an integer >= 0")
         need(_int(self.seed), "seed", "an integer")
+        need(self.mixed_precision in PRECISIONS, "mixed_precision",
+             f"one of {', '.join(PRECISIONS)}")
         return self
 
     def to_json(self) -> str:

@@ -23,12 +23,17 @@ FLAGS = flags.FLAGS
 
 def evaluate_run(model_dir: str, split: str, max_batches: int | None = None) -> tuple[int, dict]:
     """(step, metrics) of the run's latest checkpoint on `split`."""
+    from zoo.runs import load_run
+
+    return evaluate_loaded(load_run(model_dir), split, max_batches)
+
+
+def evaluate_loaded(run, split: str, max_batches: int | None = None) -> tuple[int, dict]:
+    """(step, metrics) of a loaded run (`zoo.runs.load_run`) on `split`."""
     import tensorflow as tf
 
     from zoo.evaluation import Evaluator
-    from zoo.runs import load_run
 
-    run = load_run(model_dir)
     if run.preset.counted:
         from zoo.train_ngram import evaluate_counts
 
@@ -45,17 +50,19 @@ def main(argv: list[str]) -> None:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.eval_batches is not None and FLAGS.eval_batches < 1:
         raise ConfigError(f"--eval_batches must be >= 1, got {FLAGS.eval_batches}")
-    step, metrics = evaluate_run(FLAGS.model_dir, FLAGS.split, FLAGS.eval_batches)
-    from zoo.runs import load_run_config
+    from tasks import run_files
+    from zoo.runs import load_run
 
-    config = load_run_config(FLAGS.model_dir)
+    run = load_run(FLAGS.model_dir)
+    step, metrics = evaluate_loaded(run, FLAGS.split, FLAGS.eval_batches)
+    config = run.config
     result = {"model_dir": FLAGS.model_dir, "step": step, "split": FLAGS.split, **metrics}
     print(f"{config.model} on {config.data or config.dataset}/{FLAGS.split} at step {step}:")
     for name, value in metrics.items():
         shown = f"{value:.4f}" if isinstance(value, float) else json.dumps(value)
         print(f"  {name:<14} {shown}")
-    with open(os.path.join(FLAGS.model_dir, f"eval_{FLAGS.split}.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    run_files.write_json(os.path.join(FLAGS.model_dir, run_files.evaluation_file(FLAGS.split)),
+                         result)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 This module is the task-neutral half of an export: version folders, the atomic rename,
 models.config, the XLA check and the warmup file. The task supplies the other half, its
-signatures and warmup requests (the causal LM's are in `tasks.lm_serving`).
+signatures and warmup requests (the causal LM's are in `tasks/causal_lm/serving.py`).
 
 The export root follows TF Serving's layout: `<export_dir>/<name>/<version>/` holds the
 SavedModel (the task's signatures, its tokenizer inside the graph) and
@@ -26,13 +26,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import ServingLimits
 from tasks.decoding import SamplingConfig
+from tasks.request_checks import ServingLimits
 from zoo import cli
 from zoo.config import ConfigError
+from zoo.serving.saved_models import WARMUP_FILE, version_folders, xla_compiled_in
 
 CONFIG_FILE = "models.config"
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _TEMP_PREFIX = ".tmp-"  # never an integer, so TF Serving ignores it
 
 
@@ -54,18 +54,20 @@ def export_saved_model(
     The model is exported in float32 whatever it trained in: REST has no half-precision
     types, and CPUs serve float32 best.
     """
-    from zoo.runs import load_run, load_run_config
+    from zoo.runs import load_run
 
     sampling = sampling or SamplingConfig()  # validates itself
     if not os.path.isdir(model_dir):
         raise ConfigError(f"--model_dir: no such run directory: {model_dir}")
-    name = name or load_run_config(model_dir).model
-    if not name or name.startswith(".") or os.sep in name or name.isdigit():
-        raise ConfigError(f"--name: {name!r} cannot name a model folder")
+    if name:
+        _check_name(name)  # before the run loads: a bad flag answers at once
+    run = load_run(model_dir)  # config.json read once: the run's spec says everything else
+    name = name or run.config.model
+    _check_name(name)
     model_root = os.path.join(export_dir, name)
     if os.path.isdir(model_root):
         remove_stale_temp_dirs(model_root)
-    versions = existing_versions(model_root)
+    versions = version_folders(model_root)
     if version is None:
         version = max(versions, default=0) + 1
     elif version < 0:
@@ -75,7 +77,6 @@ def export_saved_model(
 
     temp = os.path.join(model_root, f"{_TEMP_PREFIX}{version}-{os.getpid()}")
     try:
-        run = load_run(model_dir)
         vocab_size = run.task.tokenizer.vocab_size
         if any(not 0 <= t < vocab_size for t in sampling.stop_token_ids):
             raise ConfigError(f"stop_token_ids must be in 0..{vocab_size - 1}")
@@ -89,13 +90,9 @@ def export_saved_model(
     return final
 
 
-def existing_versions(model_root: str) -> dict[int, str]:
-    """Version number -> folder name, as TF Serving reads them (`007` is version 7)."""
-    found = {}
-    for entry in os.listdir(model_root) if os.path.isdir(model_root) else []:
-        if entry.isdigit() and os.path.isdir(os.path.join(model_root, entry)):
-            found[int(entry)] = entry
-    return found
+def _check_name(name: str) -> None:
+    if not name or name.startswith(".") or os.sep in name or name.isdigit():
+        raise ConfigError(f"--name: {name!r} cannot name a model folder")
 
 
 def remove_stale_temp_dirs(model_root: str) -> None:
@@ -136,7 +133,7 @@ def write_models_config(export_dir: str) -> str:
         for entry in sorted(os.listdir(root))
         if not entry.startswith(".")
         and os.path.isdir(os.path.join(root, entry))
-        and existing_versions(os.path.join(root, entry))
+        and version_folders(os.path.join(root, entry))
     }
     kept = []
     for entry in config.model_config_list.config:
@@ -160,33 +157,6 @@ def write_models_config(export_dir: str) -> str:
     return path
 
 
-def xla_compiled_functions(saved_model_dir: str) -> list[str]:
-    """What in saved_model.pb needs XLA (must be nothing): functions and call nodes marked
-    `_XlaMustCompile`, and nodes whose op type starts with `Xla` (as `XlaDynamicUpdateSlice`,
-    which `keras.ops.slice_update` lowers to), each as `name (op type)`.
-
-    The real model server runs without XLA unless told otherwise, and either one fails there.
-    """
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
-        proto.ParseFromString(f.read())
-    marked = []
-    for graph in proto.meta_graphs:
-        functions = graph.graph_def.library.function
-        for function in functions:
-            if _must_compile(function.attr):
-                marked.append(function.signature.name)
-        nodes = [*graph.graph_def.node, *(n for fn in functions for n in fn.node_def)]
-        marked += [
-            f"{node.name} ({node.op})"
-            for node in nodes
-            if _must_compile(node.attr) or node.op.startswith("Xla")
-        ]
-    return marked
-
-
 def set_method_names(saved_model_dir: str, methods: dict[str, str]) -> None:
     """Gives signatures TF Serving's method names (a `classify` signature needs
     "tensorflow/serving/classify" for the Classify API); TF2 saves every one as a Predict."""
@@ -204,10 +174,6 @@ def set_method_names(saved_model_dir: str, methods: dict[str, str]) -> None:
                 graph.signature_def[name].method_name = method
     with open(path, "wb") as f:
         f.write(proto.SerializeToString())
-
-
-def _must_compile(attrs) -> bool:
-    return "_XlaMustCompile" in attrs and attrs["_XlaMustCompile"].b
 
 
 def _alive(pid: int) -> bool:
@@ -236,7 +202,7 @@ def _write_version(path: str, name: str, task, model, sampling: SamplingConfig,
     archive.write_out(path, verbose=False)
     set_method_names(path, task.signature_methods())
     _write_warmup(os.path.join(path, WARMUP_FILE), name, requests)
-    marked = xla_compiled_functions(path)
+    marked = xla_compiled_in(path)
     if marked:
         raise RuntimeError(f"exported functions require XLA, which TF Serving disables: {marked}")
 

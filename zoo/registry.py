@@ -378,9 +378,14 @@ def build_backbone(name: str, vocab_size: int, dtype: Any = None, **overrides: A
     `dtype` is a Keras dtype policy for it and everything in it (default: the global policy).
     A counted preset's "backbone" is the whole, empty model.
     """
-    preset = get_preset(name)
-    config = model_config(name, **overrides)
-    kind = name if preset.counted else "backbone"
+    return construct_backbone(get_preset(name), model_config(name, **overrides), vocab_size,
+                              dtype=dtype)
+
+
+def construct_backbone(preset: Preset, config: Mapping[str, Any], vocab_size: int,
+                       dtype: Any = None) -> keras.Model:
+    """`preset`'s backbone from arguments already resolved and checked (`model_config`)."""
+    kind = preset.name if preset.counted else "backbone"
     return preset.backbone(vocab_size=vocab_size, **config, dtype=dtype, name=kind)
 
 

@@ -6,10 +6,13 @@ Layout under the run directory:
     metrics.jsonl                   one JSON object per evaluation
     summary.json                    the final figures (present only once a run has finished)
     loss.png                        training and validation loss against step
+
+(file names from `tasks.run_files`, which writes them all).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -18,6 +21,8 @@ import time
 
 import keras
 import tensorflow as tf
+
+from tasks import run_files
 
 
 def finite(value):
@@ -112,10 +117,9 @@ class RunLog:
         if not enabled:
             return
         os.makedirs(model_dir, exist_ok=True)
-        self._train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs/train"))
-        self._eval_writer = tf.summary.create_file_writer(
-            os.path.join(model_dir, "logs/validation")
-        )
+        logs = os.path.join(model_dir, run_files.LOGS)
+        self._train_writer = tf.summary.create_file_writer(os.path.join(logs, "train"))
+        self._eval_writer = tf.summary.create_file_writer(os.path.join(logs, "validation"))
         self._load_history()
 
     def _load_history(self) -> None:
@@ -127,7 +131,7 @@ class RunLog:
 
     def records(self) -> list[dict]:
         """Every evaluation record of metrics.jsonl that is whole (a kill can cut the last)."""
-        path = os.path.join(self.model_dir, "metrics.jsonl")
+        path = os.path.join(self.model_dir, run_files.METRICS)
         if not os.path.isfile(path):
             return []
         out = []
@@ -173,8 +177,8 @@ class RunLog:
         self._eval_writer.flush()
         record = {"step": step, "train_loss": train_loss, "validation": metrics,
                   "train_seconds": seconds, "process_seconds": seconds_since_process_start()}
-        with open(os.path.join(self.model_dir, "metrics.jsonl"), "a", encoding="utf-8") as f:
-            f.write(json.dumps(finite(record), allow_nan=False) + "\n")
+        run_files.append_json_line(os.path.join(self.model_dir, run_files.METRICS),
+                                   finite(record), allow_nan=False)
         self.train_points.append((step, train_loss))
         self.eval_points.append((step, metrics["loss"]))
         self.plot()
@@ -196,10 +200,10 @@ class RunLog:
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        tmp = os.path.join(self.model_dir, ".loss.png.tmp")
-        fig.savefig(tmp, format="png", dpi=100)
+        image = io.BytesIO()
+        fig.savefig(image, format="png", dpi=100)
         plt.close(fig)
-        os.replace(tmp, os.path.join(self.model_dir, "loss.png"))
+        run_files.write_atomically(os.path.join(self.model_dir, run_files.PLOT), image.getvalue())
 
     def summary(
         self,
@@ -224,10 +228,8 @@ class RunLog:
             "timing": timing or {},
             **report,
         }
-        temporary = os.path.join(self.model_dir, ".summary.json.tmp")
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(finite(summary), f, indent=2, allow_nan=False)
-        os.replace(temporary, os.path.join(self.model_dir, "summary.json"))
+        run_files.write_json(os.path.join(self.model_dir, run_files.SUMMARY), finite(summary),
+                             allow_nan=False)
         lines = [
             "",
             f"Finished {step} steps in {seconds:.1f} s ({tokens_per_second:,.0f} tokens/s).",

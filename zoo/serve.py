@@ -108,7 +108,7 @@ def serve(config) -> None:
     from zoo.serving.grpc_service import start_grpc_server
     from zoo.serving.inflight import InFlight
     from zoo.serving.limits import Limits
-    from zoo.serving.models import ModelManager
+    from zoo.serving.manager import ModelManager
     from zoo.serving.rest import RestApi, RestServer
 
     stop = threading.Event()

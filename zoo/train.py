@@ -22,17 +22,14 @@ import time
 from absl import flags
 
 from tasks import TASKS, get_task
-from tasks.data import list_datasets
-from tasks.data.examples import LABELLED, PAIRS
-from zoo import cli
+from tasks.data import TOKENIZERS
+from zoo import cli, registry
 from zoo.config import ConfigError, RunConfig, load_config_file, parse_overrides, replace
 from zoo.distribute import STRATEGIES
 from zoo.optimizers import OPTIMIZERS, SCHEDULES
 from zoo.precision import PRECISIONS
 from zoo.registry import get_preset, list_models
-
-TOKENIZERS = ("char", "byte", "word", "wordpiece", "sentencepiece")
-DATASETS = (*list_datasets(), *LABELLED, *PAIRS)  # corpora, labelled text, text pairs
+from zoo.runs import RunSpec
 
 _from_preset = " (default: the preset's recipe)"
 flags.DEFINE_bool("list_models", False, "Print every preset with its size and task, and exit.")
@@ -40,20 +37,20 @@ flags.DEFINE_bool("list_tasks", False, "Print every task and exit.")
 flags.DEFINE_enum("model", "transformer_lm_tiny", list_models(), "Zoo preset to train.")
 flags.DEFINE_enum("task", None, list(TASKS), "Task to train the preset's backbone for"
                   + " (default: the preset's task).")
-flags.DEFINE_enum("augment", None, ["eda"], "Augment training texts (text_classification): "
-                  "eda, Wei & Zou 2019's easy data augmentation.")
 flags.DEFINE_string("init_from", None, "A run directory to start from: its backbone weights and "
                     "tokenizer (fine-tuning); the task's head starts new.")
-flags.DEFINE_enum("dataset", None, DATASETS, "Named dataset" + _from_preset + ".")
+flags.DEFINE_string("dataset", None, "A dataset the task knows by name"
+                    + _from_preset + ".")
 flags.DEFINE_string("data", None, "A text file or folder to train on instead of --dataset.")
-flags.DEFINE_enum("tokenizer", None, TOKENIZERS, "Tokenizer" + _from_preset + ".")
+flags.DEFINE_enum("tokenizer", None, list(TOKENIZERS), "Tokenizer" + _from_preset + ".")
 flags.DEFINE_integer("vocab_size", None, "Vocabulary size for learned tokenizers.")
 flags.DEFINE_string(
     "model_dir", None, "Run directory (default: runs/<model>-<dataset>-<timestamp>)."
 )
 flags.DEFINE_bool("fresh", False, "Start a new run even if an unfinished one matches.")
 flags.DEFINE_string("config", None, "A JSON or YAML file of settings; `model:` holds preset args.")
-flags.DEFINE_multi_string("set", [], "key=value override of a preset argument (repeatable).")
+flags.DEFINE_multi_string("set", [], "key=value: a backbone argument of the preset or a setting "
+                          "of the task (e.g. augment=eda for text_classification); repeatable.")
 flags.DEFINE_integer("batch_size", None, "Global batch size" + _from_preset + ".")
 flags.DEFINE_integer("train_steps", None, "Training steps" + _from_preset + ".")
 flags.DEFINE_float("epochs", None, "Train for this many passes over the data instead of steps.")
@@ -103,14 +100,15 @@ FLAGS = flags.FLAGS
 _CONFIG_FLAGS = [f.name for f in dataclasses.fields(RunConfig) if f.name in FLAGS]
 
 
-def resolve_config() -> RunConfig:
+def resolve_config() -> RunSpec:
     """The recipe (the preset's for its own task, else the task's), then the --config file,
-    then flags given explicitly, then --set (and --augment)."""
+    then flags given explicitly, then --set; resolved once into the run's spec."""
     file_values = load_config_file(FLAGS.config) if FLAGS.config else {}
     model = FLAGS.model if FLAGS["model"].present else file_values.get("model", FLAGS.model)
     preset = get_preset(model)
     task = FLAGS.task or file_values.get("task") or preset.task
-    recipe = preset.training if task == preset.task else get_task(task).recipe
+    task_class = get_task(task)
+    recipe = preset.training if task == preset.task else task_class.recipe
     config = replace(RunConfig(model=model, task=task), recipe, source="recipe")
     config = replace(config, file_values, source=f"--config {FLAGS.config}")
     explicit = {name: FLAGS[name].value for name in _CONFIG_FLAGS if FLAGS[name].present}
@@ -122,24 +120,27 @@ def resolve_config() -> RunConfig:
         explicit.setdefault("warmup_fraction", None)
     if explicit.get("clip_norm") == 0:
         explicit["clip_norm"] = None
+    if "dataset" in explicit:
+        check_dataset(explicit["dataset"], task_class)
     config = replace(config, explicit, source="flags")
-    from zoo.runs import task_class, task_settings
-
-    task_defaults = dataclasses.asdict(task_class(config).options_from(task_settings(config)))
+    task_defaults = {**dataclasses.asdict(task_class.Options()),
+                     **registry.task_options(preset, task_class), **config.task_options}
     overrides, options = parse_overrides(FLAGS.set, preset.config, task_defaults)
-    if FLAGS.augment:
-        options["augment"] = FLAGS.augment
     config = dataclasses.replace(
         config,
         model_overrides={**config.model_overrides, **overrides},
         task_options={**config.task_options, **options},
     )
-    from zoo.registry import model_config
-    from zoo.runs import model_overrides
+    return RunSpec.of(config)
 
-    config.validate()
-    model_config(config.model, **model_overrides(config))  # backbone arguments in range
-    return config
+
+def check_dataset(name: str, task_class) -> None:
+    """A ConfigError unless `name` is one of the task's named datasets or an existing path."""
+    known = task_class.named_datasets()
+    if name in known or os.path.exists(name):
+        return
+    raise ConfigError(f"--dataset: unknown dataset {name!r} for task {task_class.name}; choose "
+                      f"one of: {', '.join(known)} (or give a file or folder with --data)")
 
 
 def choose_model_dir(config: RunConfig) -> str:
@@ -185,6 +186,7 @@ def print_tasks() -> None:
         print(f"{name:<20}  {task.description}")
 
 
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -198,18 +200,18 @@ def main(argv: list[str]) -> None:
         from zoo.distribute import split_cpu
 
         split_cpu(FLAGS.cpu_devices)
-    config = resolve_config()
-    model_dir = choose_model_dir(config)
+    spec = resolve_config()
+    model_dir = choose_model_dir(spec.config)
 
-    if get_preset(config.model).counted:
+    if spec.counted:
         from zoo.train_ngram import train as count_ngrams
 
-        count_ngrams(config, model_dir)
+        count_ngrams(spec.config, model_dir)
         export(model_dir)
         return
     from zoo.runs import make_trainer
 
-    trainer = make_trainer(config, model_dir)
+    trainer = make_trainer(spec, model_dir)
     trainer.fit()
     if trainer.chief:
         export(model_dir)

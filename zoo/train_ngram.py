@@ -25,7 +25,6 @@ Flags are defined only when run as a program, so `train()` can be imported next 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -67,19 +66,19 @@ def train(config: RunConfig, model_dir: str) -> dict:
     """Counts `config`'s training split into `model_dir` and returns the summary it writes."""
     import keras
 
+    from tasks import run_files
     from tasks.data import DataError
     from zoo.models.ngram_lm import NGramLM
-    from zoo.runs import CONFIG_FILE, COUNTED_MODEL_FILE, make_task
+    from zoo.runs import RunSpec
 
     order = int(config.model_overrides.get("order", 5))
     if order < 1:
         raise ConfigError(f"order must be 1 or more, got {order}")
     if config.data and not os.path.exists(config.data):
         raise DataError(f"--data: no such file or folder: {config.data}")
-    task = make_task(config, run_dir=model_dir)
+    task = RunSpec.of(config).make_task(run_dir=model_dir)
     os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, CONFIG_FILE), "w", encoding="utf-8") as f:
-        f.write(config.to_json())
+    run_files.write_atomically(os.path.join(model_dir, run_files.CONFIG), config.to_json())
     task.save(model_dir)
 
     train_ids = task.tokens("train")
@@ -94,7 +93,9 @@ def train(config: RunConfig, model_dir: str) -> dict:
     seconds = time.time() - began
     sizes = ", ".join(f"{s:,} {k}-grams" for k, s in enumerate(model.table_sizes, start=2))
     print(f"Counted in {seconds:.1f} s" + (f": {sizes}" if sizes else ""), flush=True)
-    model.save(os.path.join(model_dir, COUNTED_MODEL_FILE))
+    temporary = os.path.join(model_dir, ".counts.tmp.keras")  # Keras wants the suffix
+    model.save(temporary)
+    os.replace(temporary, os.path.join(model_dir, run_files.COUNTED_MODEL))
 
     train_loss = _mean_loss(model, task, "train")
     results = {}
@@ -104,13 +105,11 @@ def train(config: RunConfig, model_dir: str) -> dict:
         results[split] = task.metrics_of(_mean_loss(model, task, split), split)
         print(f"{split}: " + ", ".join(f"{k} {v:.4f}" for k, v in results[split].items()))
         record = {"model_dir": model_dir, "split": split, "order": order, **results[split]}
-        with open(os.path.join(model_dir, f"eval_{split}.json"), "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2)
+        run_files.write_json(os.path.join(model_dir, run_files.evaluation_file(split)), record)
     total = time.time() - began
-    with open(os.path.join(model_dir, "metrics.jsonl"), "a", encoding="utf-8") as f:
-        record = {"step": 0, "train_loss": train_loss, "validation": results["validation"],
-                  "train_seconds": total}
-        f.write(json.dumps(record) + "\n")
+    record = {"step": 0, "train_loss": train_loss, "validation": results["validation"],
+              "train_seconds": total}
+    run_files.append_json_line(os.path.join(model_dir, run_files.METRICS), record)
 
     report = task.report(model)
     summary = {
@@ -128,8 +127,7 @@ def train(config: RunConfig, model_dir: str) -> dict:
         "keras_version": keras.__version__,
         **report,
     }
-    with open(os.path.join(model_dir, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    run_files.write_json(os.path.join(model_dir, run_files.SUMMARY), summary)
     print(f"Run directory: {model_dir}", flush=True)
     if "sample" in report:
         print(f"Sample:\n{report['sample']}", flush=True)

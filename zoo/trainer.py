@@ -23,12 +23,13 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from tasks import run_files
 from zoo import checkpoints
 from zoo.config import ConfigError, RunConfig
 from zoo.distribute import is_chief, make_strategy, worker_dir
 from zoo.evaluation import Evaluator
 from zoo.optimizers import make_optimizer
-from zoo.precision import PRECISIONS, Precision
+from zoo.precision import Precision
 from zoo.precision import choose as choose_precision
 from zoo.run_log import RunLog, seconds_since_process_start
 
@@ -54,16 +55,6 @@ def total_steps(config: RunConfig, steps_per_epoch: int) -> int:
     if not config.train_steps or config.train_steps < 1:
         raise ConfigError("set train_steps to a positive number or give epochs")
     return config.train_steps
-
-
-def resolve_precision(
-    config: RunConfig, flops_per_step: float = 0.0, recurrent: bool = False
-) -> Precision:
-    """The run's dtype policy and XLA setting (see zoo.precision); ConfigError if unknown."""
-    if config.mixed_precision not in PRECISIONS:
-        raise ConfigError(f"--mixed_precision must be one of {', '.join(PRECISIONS)}")
-    return choose_precision(config.mixed_precision, config.jit_compile, flops_per_step,
-                            recurrent=recurrent)
 
 
 class Trainer:
@@ -93,7 +84,8 @@ class Trainer:
     ):
         # config.json keeps what was asked (`auto`), so rerunning the command finds the run and
         # resumes it; the run trains with what was chosen.
-        self.precision = precision or resolve_precision(config)
+        self.precision = precision or choose_precision(config.mixed_precision,
+                                                       config.jit_compile, 0.0)
         self.requested_config = config
         config = dataclasses.replace(
             config,
@@ -339,11 +331,8 @@ class Trainer:
     def _save_run_files(self) -> None:
         """config.json and the task's files (tokenizer...), which every later command reads."""
         os.makedirs(self.model_dir, exist_ok=True)
-        path = os.path.join(self.model_dir, "config.json")
-        temporary = path + ".tmp"  # written whole, then renamed: a kill never leaves half of it
-        with open(temporary, "w", encoding="utf-8") as f:
-            f.write(self.requested_config.to_json())
-        os.replace(temporary, path)
+        run_files.write_atomically(os.path.join(self.model_dir, run_files.CONFIG),
+                                   self.requested_config.to_json())
         self.task.save(self.model_dir)
 
     def _save(self) -> None:

@@ -59,13 +59,7 @@ def translate_with_export(path: str, texts: list[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
-        raise ConfigError("give exactly one of --model_dir and --saved_model")
-    texts = FLAGS.text or []
-    if not texts or any(not text.strip() for text in texts):
-        raise ConfigError("--text: give one or more non-empty texts")
+    texts = cli.texts_to_run(argv, FLAGS.model_dir, FLAGS.saved_model, FLAGS.text)
     if FLAGS.max_new_tokens is not None and FLAGS.max_new_tokens < 1:
         raise ConfigError("--max_new_tokens must be >= 1")
     if FLAGS.model_dir:

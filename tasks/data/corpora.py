@@ -51,7 +51,8 @@ class NamedDataset:
     embedded: str | None = None
 
 
-def _github(repo: str, commit: str, path: str) -> str:
+def github_file(repo: str, commit: str, path: str) -> str:
+    """The raw URL of `path` in `repo` at `commit` (pinned: the bytes can never change)."""
     return f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
 
 
@@ -68,7 +69,7 @@ DATASETS: dict[str, NamedDataset] = {
         files={
             "all": RemoteFile(
                 "input.txt",
-                _github(*_CHAR_RNN, "data/tinyshakespeare/input.txt"),
+                github_file(*_CHAR_RNN, "data/tinyshakespeare/input.txt"),
                 "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
             ),
         },
@@ -80,17 +81,17 @@ DATASETS: dict[str, NamedDataset] = {
         files={
             "train": RemoteFile(
                 "ptb.train.txt",
-                _github(*_ZAREMBA_LSTM, "data/ptb.train.txt"),
+                github_file(*_ZAREMBA_LSTM, "data/ptb.train.txt"),
                 "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
             ),
             "validation": RemoteFile(
                 "ptb.valid.txt",
-                _github(*_ZAREMBA_LSTM, "data/ptb.valid.txt"),
+                github_file(*_ZAREMBA_LSTM, "data/ptb.valid.txt"),
                 "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
             ),
             "test": RemoteFile(
                 "ptb.test.txt",
-                _github(*_ZAREMBA_LSTM, "data/ptb.test.txt"),
+                github_file(*_ZAREMBA_LSTM, "data/ptb.test.txt"),
                 "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
             ),
         },
@@ -100,17 +101,17 @@ DATASETS: dict[str, NamedDataset] = {
         files={
             "train": RemoteFile(
                 "train.txt",
-                _github(*_PYTORCH_EXAMPLES, f"{_WIKITEXT2_PATH}/train.txt"),
+                github_file(*_PYTORCH_EXAMPLES, f"{_WIKITEXT2_PATH}/train.txt"),
                 "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f",
             ),
             "validation": RemoteFile(
                 "valid.txt",
-                _github(*_PYTORCH_EXAMPLES, f"{_WIKITEXT2_PATH}/valid.txt"),
+                github_file(*_PYTORCH_EXAMPLES, f"{_WIKITEXT2_PATH}/valid.txt"),
                 "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
             ),
             "test": RemoteFile(
                 "test.txt",
-                _github(*_PYTORCH_EXAMPLES, f"{_WIKITEXT2_PATH}/test.txt"),
+                github_file(*_PYTORCH_EXAMPLES, f"{_WIKITEXT2_PATH}/test.txt"),
                 "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
             ),
         },

@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from tasks.data.corpora import NamedDataset, RemoteFile, named_files, read_text
+from tasks.data.corpora import NamedDataset, RemoteFile, github_file, named_files, read_text
 from tasks.data.errors import DataError
 
 SPLITS = ("train", "validation", "test")
@@ -57,10 +57,6 @@ class Examples:
         return self.splits[name]
 
 
-def _github(repo: str, commit: str, path: str) -> str:
-    return f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
-
-
 # Origins and hashes as recorded in each folder's SOURCE.txt under the shared data folder.
 _AUTOPROMPT = ("eyalbd2/Reproducing-AutoPrompt", "6288fb5bec9c572f2492875ae0111df5b6daed11")
 _SPA_ENG = ("Hoangduc212001/hoang", "2cfd26f9551f5c2d614e8000500891801840a438")
@@ -72,17 +68,17 @@ LABELLED: dict[str, NamedDataset] = {
         files={
             "train": RemoteFile(
                 "train.tsv",
-                _github(*_AUTOPROMPT, "glue_data/SST-2/train_full.tsv"),
+                github_file(*_AUTOPROMPT, "glue_data/SST-2/train_full.tsv"),
                 "48eac26399f8456935f81dd9e3a745c1430adb6c62e233ccfe22db4a0d15d1d1",
             ),
             "validation": RemoteFile(
                 "dev.tsv",
-                _github(*_AUTOPROMPT, "glue_data/SST-2/dev.tsv"),
+                github_file(*_AUTOPROMPT, "glue_data/SST-2/dev.tsv"),
                 "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0",
             ),
             "test": RemoteFile(
                 "test-labeled.tsv",
-                _github(*_AUTOPROMPT, "glue_data/SST-2/test-labeled.tsv"),
+                github_file(*_AUTOPROMPT, "glue_data/SST-2/test-labeled.tsv"),
                 "c0efc56ade6e0598d0f8daca1976e232aee0bcabca8e599341cad290d9d10b3c",
             ),
         },
@@ -96,7 +92,7 @@ PAIRS: dict[str, NamedDataset] = {
         files={
             "all": RemoteFile(
                 "spa.txt",
-                _github(*_SPA_ENG, "spa-eng.zip"),
+                github_file(*_SPA_ENG, "spa-eng.zip"),
                 "6ec60e212f812ee3430f7568ea6f33b6fb080e32193c5952e8da0ee8ba45574c",
                 member="spa-eng/spa.txt",
             ),

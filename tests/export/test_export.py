@@ -20,8 +20,9 @@ import pytest
 import tensorflow as tf
 
 from tasks.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate
-from zoo.export import CONFIG_FILE, WARMUP_FILE, export_saved_model, xla_compiled_functions
+from zoo.export import CONFIG_FILE, export_saved_model
 from zoo.runs import Run, load_run
+from zoo.serving.saved_models import WARMUP_FILE, xla_compiled_in
 
 TINY = [
     "--dataset=synthetic", "--set=num_layers=1", "--set=hidden_dim=32", "--set=num_heads=2",
@@ -213,7 +214,7 @@ def xla_op_types(saved_model_dir: Path) -> set[str]:
 def test_no_xla_op_types(version_dir):
     """TF Serving runs without XLA: an XlaDynamicUpdateSlice (keras' slice_update) fails there."""
     assert xla_op_types(version_dir) == set()
-    assert xla_compiled_functions(str(version_dir)) == []
+    assert xla_compiled_in(str(version_dir)) == []
 
 
 def test_warmup_requests_parse_as_prediction_logs(version_dir):

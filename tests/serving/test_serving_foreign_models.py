@@ -35,7 +35,7 @@ from tensorflow_serving.apis import (
 
 from zoo.serving.batching import Batcher
 from zoo.serving.config import BatchingParameters
-from zoo.serving.models import Servable
+from zoo.serving.servable import Servable
 
 # name -> the offset its y = 0.5 x + offset adds
 OFFSETS = {"tf1": 3.0, "module": 2.0}

@@ -19,7 +19,8 @@ from zoo.serving.config import (
     parse_batching_parameters,
     read_model_config_file,
 )
-from zoo.serving.models import ModelManager, Servable, aspired_versions, discover_versions
+from zoo.serving.manager import ModelManager, aspired_versions, discover_versions
+from zoo.serving.servable import Servable
 
 # ----------------------------------------------------------------------------- config
 

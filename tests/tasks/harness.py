@@ -21,8 +21,9 @@ import pytest
 
 from zoo.config import RunConfig
 from zoo.evaluation import Evaluator
-from zoo.export import WARMUP_FILE, export_saved_model
+from zoo.export import export_saved_model
 from zoo.runs import load_run, make_trainer
+from zoo.serving.saved_models import WARMUP_FILE
 
 # Runs in a fresh interpreter: replays the export's warmup records against its signatures, as
 # TF Serving does before it takes traffic, and prints every output.

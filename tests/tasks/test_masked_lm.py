@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tasks import DataSpec, MaskedLanguageModelingTask
 from tasks.data import MarkovSource
-from tasks.masking import mask_tokens
+from tasks.masked_lm.masking import mask_tokens
 from tests.tasks.harness import run_task_test
 from zoo.config import RunConfig
 

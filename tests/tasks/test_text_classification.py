@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tasks import DataSpec, TextClassificationTask
 from tasks.data import DataError
-from tasks.eda import Augmenter
+from tasks.text_classification.eda import Augmenter
 from tests.tasks.harness import run_task_test
 from zoo.config import RunConfig
 from zoo.runs import load_run, make_trainer

@@ -10,8 +10,8 @@ import tensorflow as tf
 from tasks import DataSpec, TranslationTask
 from tasks.data import DataError
 from tasks.decoding import generate
-from tasks.seq2seq_lm import Seq2SeqLM
-from tasks.translation import translation_scores
+from tasks.translation.model import Seq2SeqLM
+from tasks.translation.task import translation_scores
 from tests.tasks.harness import run_task_test
 from zoo.config import RunConfig
 from zoo.models import LSTMSeq2SeqAttention, TransformerSeq2Seq
@@ -142,7 +142,7 @@ def test_directions_and_bad_pairs(tmp_path, pairs_folder):
 
 
 def test_length_buckets_cover_every_pair_once_an_epoch_and_are_keyed_by_step():
-    from tasks.translation import LengthBuckets
+    from tasks.translation.length_buckets import LengthBuckets
 
     rng = np.random.default_rng(0)
     sources = [rng.integers(3, 9, size=rng.integers(1, 30)) for _ in range(1000)]

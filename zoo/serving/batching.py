@@ -19,7 +19,7 @@ import numpy as np
 from zoo.serving import ServingError
 from zoo.serving.config import BatchingParameters
 from zoo.serving.inflight import Deadline
-from zoo.serving.models import Servable
+from zoo.serving.servable import Servable
 
 
 class _Task:

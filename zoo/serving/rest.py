@@ -22,14 +22,11 @@ from google.protobuf import json_format
 
 from zoo.config import ConfigError
 from zoo.serving import Metrics, ServingError, tensors
-from zoo.serving.grpc_service import (
-    check_metadata_fields,
-    metadata_response,
-    status_response,
-)
 from zoo.serving.inflight import Deadline
 from zoo.serving.limits import Limits
-from zoo.serving.models import ModelManager, Runner, status_of
+from zoo.serving.manager import ModelManager
+from zoo.serving.responses import check_metadata_fields, metadata_response, status_response
+from zoo.serving.servable import Runner, status_of
 
 _VERSION = r"(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
 PREDICT_PATH = re.compile(r"/v1/models/([^/:]+)" + _VERSION + r":(classify|regress|predict)",

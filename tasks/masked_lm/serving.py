@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import ServingLimits, request_checks
+from tasks.request_checks import ServingLimits, after, batch_checks, limit_checks
 from tasks.text_batches import pad_rows
 
 MASK_TEXT = "[MASK]"
@@ -33,22 +33,19 @@ def fill_mask_signatures(model: Any, tokenizer: tf.Module, sequence_length: int,
 
     @tf.function(input_signature=[_STRINGS])
     def fill_mask(texts):
-        checks = [tf.debugging.assert_positive(
-            tf.size(texts), message="texts: the batch is empty; send at least one"),
-            *request_checks(texts, tf.strings.length(texts), limits)]
-        with tf.control_dependencies(checks):
-            pieces = tf.strings.split(tf.identity(texts), MASK_TEXT)  # [b, (masks + 1)]
+        checks = [*batch_checks(texts), *limit_checks(texts, tf.strings.length(texts), limits)]
+        pieces = tf.strings.split(after(checks, texts), MASK_TEXT)  # [b, (masks + 1)]
         masks = pieces.row_lengths() - 1
         with tf.control_dependencies([tf.debugging.assert_positive(
                 masks, message=f"texts: every text needs a {MASK_TEXT}")]):
             tokens = tokenizer.tf_tokenize(tf.identity(pieces.flat_values))  # [pieces, (t)]
         last = tf.equal(tf.range(tf.size(pieces.flat_values), dtype=tf.int64) + 1,
                         tf.gather(pieces.row_splits[1:], pieces.value_rowids()))
-        after = tf.RaggedTensor.from_row_lengths(
+        mask_after = tf.RaggedTensor.from_row_lengths(
             tf.fill([tf.reduce_sum(tf.cast(~last, tf.int32))], tf.constant(mask_id, tf.int32)),
             tf.cast(~last, tf.int64),
         )
-        joined = tf.concat([tf.cast(tokens, tf.int32), after], axis=1)
+        joined = tf.concat([tf.cast(tokens, tf.int32), mask_after], axis=1)
         rows = tf.RaggedTensor.from_row_splits(joined, pieces.row_splits).merge_dims(1, 2)
         with tf.control_dependencies([tf.debugging.assert_less_equal(
                 rows.row_lengths(), tf.constant(sequence_length - 2, tf.int64),

@@ -20,14 +20,16 @@ from __future__ import annotations
 import abc
 import dataclasses
 import os
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.data import DataError, Tokenizer
+from tasks import run_files
+from tasks.data import DataError, Tokenizer, load_tokenizer
+from tasks.request_checks import ServingLimits
 
 Batch = tuple[Any, Any, Any]  # (features, targets, sample_weight)
 
@@ -47,29 +49,6 @@ class DataSpec:
     vocab_size: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class ServingLimits:
-    """What one request may ask of an exported model; its signatures refuse more with
-    InvalidArgument (the limit in the message), so that no request can keep a server busy for
-    long, on TF Serving as on `zoo.serve` (`zoo.export --max_batch ...` sets them).
-
-    Attributes:
-        max_batch: texts (prompts, sources) in one request.
-        max_generate_tokens: new tokens one request may ask for, all its rows (and beams)
-            together.
-        max_input_tokens: tokens one request may send, all its texts together.
-    """
-
-    max_batch: int = 64
-    max_generate_tokens: int = 8192
-    max_input_tokens: int = 1 << 16
-
-    def __post_init__(self) -> None:
-        for name in ("max_batch", "max_generate_tokens", "max_input_tokens"):
-            if getattr(self, name) < 1:
-                raise DataError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-
 class Task(abc.ABC):
     """One kind of learning problem. Subclasses set `name`, `description` and `Options`."""
 
@@ -82,6 +61,11 @@ class Task(abc.ABC):
     recipe: ClassVar[dict[str, Any]] = {}
 
     tokenizer: Tokenizer
+
+    @classmethod
+    def named_datasets(cls) -> list[str]:
+        """The datasets this task knows by name (`--dataset`); any path works besides."""
+        return []
 
     # ----------------------------------------------------------------------------- making one
 
@@ -112,11 +96,19 @@ class Task(abc.ABC):
             )
         return cls.Options(**values)
 
+    @staticmethod
+    def resolve_tokenizer(run_dir: str | None, given: Tokenizer | None,
+                          learn: Callable[[], Tokenizer]) -> Tokenizer:
+        """The tokenizer a run saved in `run_dir` wins (a resumed or reloaded run), then `given`
+        (a pretrained run's, for fine-tuning), else `learn()` makes one from the data."""
+        if run_files.has_tokenizer(run_dir):
+            return load_tokenizer(os.path.join(run_dir, run_files.TOKENIZER))
+        return given if given is not None else learn()
+
     def save(self, run_dir: str) -> None:
         """Writes what `create(run_dir=...)` reads back: at least the tokenizer."""
-        path = os.path.join(run_dir, "tokenizer")
-        if not os.path.isdir(path) or not os.listdir(path):
-            self.tokenizer.save(path)
+        if not run_files.has_tokenizer(run_dir):
+            self.tokenizer.save(os.path.join(run_dir, run_files.TOKENIZER))
 
     # ----------------------------------------------------------------------------- data
 
@@ -280,64 +272,22 @@ def _below(path: str, prefix: str) -> str:
     return path[len(prefix) :] if path.startswith(prefix) else path
 
 
-@dataclasses.dataclass(frozen=True)
-class ReplicaLayout:
-    """How a global batch splits over replicas, and which replicas this input pipeline feeds."""
-
-    global_batch: int
-    replicas: int
-    pipeline: int
-    pipelines: int
-
-    @classmethod
-    def of(
-        cls, global_batch: int, input_context: tf.distribute.InputContext | None
-    ) -> ReplicaLayout:
-        if input_context is None:
-            return cls(global_batch, 1, 0, 1)
-        replicas = input_context.num_replicas_in_sync
-        if global_batch % replicas:
-            raise DataError(
-                f"batch_size {global_batch} must be divisible by the {replicas} replicas"
-            )
-        return cls(
-            global_batch, replicas, input_context.input_pipeline_id,
-            input_context.num_input_pipelines,
-        )
-
-    @property
-    def per_replica(self) -> int:
-        return self.global_batch // self.replicas
-
-    @property
-    def local(self) -> int:
-        """Replicas this pipeline feeds."""
-        return self.replicas // self.pipelines
-
-    def mine(self, rows) -> tf.Tensor:
-        """[global_batch, ...] rows -> this pipeline's [local, per_replica, ...] (replica r
-        always gets rows [r * per_replica, (r + 1) * per_replica))."""
-        rows = tf.convert_to_tensor(rows)
-        rest = [d if d is not None else tf.shape(rows)[i + 1] for i, d in
-                enumerate(rows.shape[1:])]  # unknown widths (length buckets) stay dynamic
-        shaped = tf.reshape(rows, [self.replicas, self.per_replica, *rest])
-        return shaped[self.pipeline * self.local : (self.pipeline + 1) * self.local]
-
-    def elements(self, batch) -> tf.data.Dataset:
-        """A global batch (any structure of [global_batch, ...] tensors) as one dataset element
-        per replica this pipeline feeds: what `distribute_datasets_from_function` wants."""
-        return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(self.mine, batch))
+T = TypeVar("T")
 
 
-def request_checks(texts: tf.Tensor, token_counts: tf.Tensor, limits: ServingLimits,
-                   what: str = "texts") -> list:
-    """Graph assertions that a request's batch and tokens stay within `limits`."""
-    return [
-        tf.debugging.assert_less_equal(
-            tf.size(texts), limits.max_batch,
-            message=f"{what}: at most {limits.max_batch} per request"),
-        tf.debugging.assert_less_equal(
-            tf.reduce_sum(tf.cast(token_counts, tf.int64)),
-            tf.constant(limits.max_input_tokens, tf.int64),
-            message=f"{what}: at most {limits.max_input_tokens} tokens per request"),
-    ]
+class OnDemand(Generic[T]):
+    """A task's data by name, read on first use and then kept: a run is evaluated on another
+    split, exported or served without reading its corpus. Given the data itself, holds it."""
+
+    def __init__(self, source: T | str | OnDemand[T], load: Callable[[str], T]):
+        if isinstance(source, OnDemand):
+            self.__dict__.update(source.__dict__)
+            return
+        self._value: T | None = None if isinstance(source, str) else source
+        self.name: str = source if isinstance(source, str) else getattr(source, "name", "")
+        self._load = load
+
+    def get(self) -> T:
+        if self._value is None:
+            self._value = self._load(self.name)
+        return self._value

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-from keras import ops
 
-from tasks.causal_lm import serialize_backbone
+from tasks.task_model import TaskModel, VocabularyLogits
 
 
 @keras.saving.register_keras_serializable(package="tasks")
-class Seq2SeqLM(keras.Model):
+class Seq2SeqLM(VocabularyLogits, TaskModel):
     """`call({"source_ids", "source_mask", "target_ids"})` -> float32 logits [B, T, vocab].
 
     The output layer is the decoder's token embedding transposed (`tie_embeddings`), or a
@@ -19,31 +18,21 @@ class Seq2SeqLM(keras.Model):
     `tasks.protocols.LanguageModel` over those sources, for `tasks.decoding.generate`.
     """
 
+    config_keys = ("vocab_size", "tie_embeddings")
+
     def __init__(self, backbone, vocab_size: int, tie_embeddings: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.backbone = backbone
+        super().__init__(backbone, **kwargs)
         self.vocab_size = vocab_size
         self.tie_embeddings = tie_embeddings
-        self.head = None
-        if not tie_embeddings:
-            self.head = keras.layers.Dense(vocab_size, dtype=backbone.dtype_policy, name="head",
-                                           **backbone.head_initializers())
+        self.add_vocabulary_head(vocab_size, tied=tie_embeddings, bias=True)
 
     def build(self, input_shape):
         self.backbone.build(input_shape)
-        if self.head is not None:
-            shape = input_shape["target_ids"] if isinstance(input_shape, dict) else input_shape
-            self.head.build((*shape, self.backbone.hidden_dim))
+        shape = input_shape["target_ids"] if isinstance(input_shape, dict) else input_shape
+        self.build_vocabulary_head(shape)
 
     def call(self, features, training=None):
         return self.logits(self.backbone(features, training=training))
-
-    def logits(self, hidden):
-        if self.head is None:
-            out = self.backbone.token_embedding.attend(hidden)
-        else:
-            out = self.head(hidden)
-        return ops.cast(out, "float32")
 
     @property
     def _default_save_signature(self):
@@ -57,18 +46,6 @@ class Seq2SeqLM(keras.Model):
 
     def conditioned(self, encoded, source_mask) -> SourceConditioned:
         return SourceConditioned(self, encoded, source_mask)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"backbone": serialize_backbone(self.backbone),
-                       "vocab_size": self.vocab_size, "tie_embeddings": self.tie_embeddings})
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
 
 
 class SourceConditioned:
@@ -98,6 +75,4 @@ class SourceConditioned:
 
     def decode(self, token_ids, state, index):
         hidden, state = self.model.backbone.decode(token_ids, state, index)
-        batch, steps = tf.shape(token_ids)[0], tf.shape(token_ids)[1]
-        logits = self.model.logits(tf.reshape(hidden, [-1, self.model.backbone.hidden_dim]))
-        return tf.reshape(logits, [batch, steps, self.vocab_size]), state
+        return self.model.step_logits(hidden, token_ids), state

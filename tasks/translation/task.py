@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,15 +21,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import Batch, DataSpec, ReplicaLayout, Task
-from tasks.data import DataError, Examples, Tokenizer, build_tokenizer, load_pairs, load_tokenizer
-from tasks.data.examples import PAIR_LANGUAGES
+from tasks.data import DataError, Examples, Tokenizer, build_tokenizer, load_pairs
+from tasks.data.examples import PAIR_LANGUAGES, PAIRS
 from tasks.decoding import generate
-from tasks.seq2seq_lm import Seq2SeqLM
+from tasks.replicas import ReplicaLayout
+from tasks.request_checks import ServingLimits
+from tasks.task import Batch, DataSpec, OnDemand, Task
 from tasks.text_batches import encode_texts, pad_rows
+from tasks.translation import serving
+from tasks.translation.length_buckets import LengthBuckets
+from tasks.translation.model import Seq2SeqLM
+from tasks.translation.serving import MAX_BEAMS
 
 SPECIALS = ("pad", "bos", "eos")
-MAX_BEAMS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,11 +71,11 @@ class TranslationTask(Task):
     description = "sequence to sequence: token accuracy, sacreBLEU and chrF; translate text"
     Options = TranslationOptions
 
-    def __init__(self, pairs: Examples | str, tokenizer: Tokenizer, sequence_length: int,
-                 **options: Any):
+    def __init__(self, pairs: Examples | str | OnDemand[Examples], tokenizer: Tokenizer,
+                 sequence_length: int, **options: Any):
         self.options = self.options_from(options)
-        self._direction = _direction(pairs if isinstance(pairs, str) else pairs.name,
-                                     self.options)
+        self._pairs = OnDemand(pairs, lambda name: self._load(name, self.options))
+        self._direction = _direction(self._pairs.name, self.options)
         if not 1 <= self.options.num_beams <= MAX_BEAMS:
             raise DataError(f"num_beams must be in 1..{MAX_BEAMS}, got {self.options.num_beams}")
         missing = [n for n in SPECIALS if n not in tokenizer.special_ids]
@@ -81,7 +84,6 @@ class TranslationTask(Task):
                             f"{', '.join(missing)}")
         if sequence_length < 4:
             raise DataError(f"sequence_length must be at least 4, got {sequence_length}")
-        self._pairs = pairs
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
         self.ids = tokenizer.special_ids
@@ -90,17 +92,21 @@ class TranslationTask(Task):
         self._translate = None
 
     @classmethod
+    def named_datasets(cls) -> list[str]:
+        return list(PAIRS)
+
+    @classmethod
     def create(cls, data: DataSpec, options: Mapping[str, Any], *, run_dir=None,
                tokenizer=None) -> TranslationTask:
-        saved = os.path.join(run_dir, "tokenizer") if run_dir else None
-        pairs: Examples | str = data.dataset
-        if saved and os.path.isdir(saved) and os.listdir(saved):
-            tokenizer = load_tokenizer(saved)
-        elif tokenizer is None:
-            pairs = cls._load(data.dataset, cls.options_from(options))
-            sources, targets = pairs.split("train")
-            tokenizer = build_tokenizer(data.tokenizer, "\n".join([*sources, *targets]),
-                                        vocab_size=data.vocab_size, special_tokens=SPECIALS)
+        parsed = cls.options_from(options)
+        pairs = OnDemand(data.dataset, lambda name: cls._load(name, parsed))
+
+        def learn() -> Tokenizer:
+            sources, targets = pairs.get().split("train")
+            return build_tokenizer(data.tokenizer, "\n".join([*sources, *targets]),
+                                   vocab_size=data.vocab_size, special_tokens=SPECIALS)
+
+        tokenizer = cls.resolve_tokenizer(run_dir, tokenizer, learn)
         return cls(pairs, tokenizer, data.sequence_length, **options)
 
     @staticmethod
@@ -110,9 +116,7 @@ class TranslationTask(Task):
 
     @property
     def pairs(self) -> Examples:
-        if not isinstance(self._pairs, Examples):
-            self._pairs = self._load(self._pairs, self.options)
-        return self._pairs
+        return self._pairs.get()
 
     def split(self, split: str) -> tuple[list[str], list[str]]:
         """(sources, targets) of a split, in the task's direction."""
@@ -304,15 +308,10 @@ class TranslationTask(Task):
     # ----------------------------------------------------------------------------- serving
 
     def serving_signatures(self, model, decoding=None, limits=None):
-        from tasks.base import ServingLimits
-        from tasks.translation_serving import translation_signatures
-
-        return translation_signatures(self, model, limits or ServingLimits())
+        return serving.translation_signatures(self, model, limits or ServingLimits())
 
     def warmup_requests(self):
-        from tasks.translation_serving import warmup_requests
-
-        return warmup_requests(self.options.num_beams)
+        return serving.warmup_requests(self.options.num_beams)
 
 
 def translation_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -341,62 +340,3 @@ def _direction(dataset: str, options: TranslationOptions) -> str:
     if wanted in (languages[::-1], (languages[1], None), (None, languages[0])):
         return "reversed"
     raise DataError(f"source_lang and target_lang must differ, got {wanted}")
-
-
-class LengthBuckets:
-    """Training pairs grouped by length, and the epochs of same-length batches made of them.
-
-    A pair's length is max(source, target + 1) tokens (the decoder reads <s> target), cut to
-    `sequence_length`; buckets end at every quarter of it, rounded up to a multiple of 8.
-    """
-
-    def __init__(self, source_ids: list[np.ndarray], target_ids: list[np.ndarray],
-                 sequence_length: int):
-        self.source_ids, self.target_ids = source_ids, target_ids
-        self.length = sequence_length
-        longest = np.array([max(len(s), len(t) + 1) for s, t in zip(source_ids, target_ids)])
-        longest = np.minimum(longest, sequence_length)
-        ends = sorted({min(sequence_length, -(-sequence_length * q // 4 // 8) * 8 or 8)
-                       for q in (1, 2, 3, 4)} | {sequence_length})
-        self.ends = ends
-        self.members = [np.flatnonzero((longest <= end) & (longest > start))
-                        for start, end in zip([0, *ends[:-1]], ends)]
-        counts = np.array([len(m) for m in self.members], np.float64)
-        self.mean_length = float((counts * np.array(ends)).sum() / max(counts.sum(), 1))
-
-    def batches_per_epoch(self, batch: int) -> int:
-        return sum(len(members) // batch for members in self.members)
-
-    def schedule(self, batch: int, seed: int, epoch: int) -> list[tuple[int, np.ndarray]]:
-        """Epoch `epoch`'s batches: (bucket, example indices), in a seeded order."""
-        rng = np.random.default_rng([seed, epoch])
-        batches = []
-        for bucket, members in enumerate(self.members):
-            order = rng.permutation(members)
-            batches += [(bucket, order[i : i + batch])
-                        for i in range(0, len(order) - batch + 1, batch)]
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    def batch(self, size: int, seed: int, step: int, pad: int, bos: int, eos: int):
-        """Training step `step`'s batch as padded arrays (features, targets, weights)."""
-        epoch, index = divmod(step, max(self.batches_per_epoch(size), 1))
-        key = (size, seed, epoch)
-        if getattr(self, "_cached", (None,))[0] != key:
-            self._cached = (key, self.schedule(size, seed, epoch))
-        bucket, indices = self._cached[1][index]
-        width = self.ends[bucket]
-        source = np.full((size, width), pad, np.int32)
-        mask = np.zeros((size, width), np.int32)
-        mask[:, 0] = 1  # an empty source still has one position to attend to
-        inputs = np.full((size, width), pad, np.int32)
-        outputs = np.full((size, width), pad, np.int32)
-        weights = np.zeros((size, width), np.float32)
-        for row, i in enumerate(indices):
-            src, tgt = self.source_ids[i][:width], self.target_ids[i][: width - 1]
-            source[row, : len(src)] = src
-            mask[row, : len(src)] = 1
-            inputs[row, : len(tgt) + 1] = [bos, *tgt]
-            outputs[row, : len(tgt) + 1] = [*tgt, eos]
-            weights[row, : len(tgt) + 1] = 1.0
-        features = {"source_ids": source, "source_mask": mask, "target_ids": inputs}
-        return features, outputs, weights

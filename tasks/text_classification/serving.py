@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import ServingLimits, request_checks
+from tasks.request_checks import ServingLimits, after, batch_checks, limit_checks
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 TEXT_FEATURE = "text"
@@ -32,16 +32,9 @@ def classification_signatures(model: Any, tokenize: Callable, labels: list[str],
     names = tf.constant(labels)
 
     def scores_of(texts):
-        checks = [
-            tf.debugging.assert_positive(
-                tf.size(texts), message="texts: the batch is empty; send at least one"),
-            tf.debugging.assert_positive(
-                tf.strings.length(tf.strings.strip(texts)),
-                message="texts: every text must hold at least one non-space character"),
-            *request_checks(texts, tf.strings.length(texts), limits),
-        ]
-        with tf.control_dependencies(checks):
-            token_ids, mask = tokenize(tf.identity(texts))
+        checks = [*batch_checks(texts, blank_ok=False),
+                  *limit_checks(texts, tf.strings.length(texts), limits)]
+        token_ids, mask = tokenize(after(checks, texts))
         logits = model({"token_ids": token_ids, "padding_mask": mask}, training=False)
         return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
 

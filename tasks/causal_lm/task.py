@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,10 +11,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import Batch, DataSpec, ReplicaLayout, Task
-from tasks.causal_lm import CausalLM
-from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, load_corpus, load_tokenizer
+from tasks.causal_lm import serving
+from tasks.causal_lm.model import CausalLM
+from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, list_datasets, load_corpus
 from tasks.decoding import SamplingConfig, generate_tokens
+from tasks.replicas import ReplicaLayout
+from tasks.task import Batch, DataSpec, OnDemand, Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,18 +71,22 @@ class LanguageModelingTask(Task):
 
     def __init__(
         self,
-        corpus: Corpus | str,
+        corpus: Corpus | str | OnDemand[Corpus],
         tokenizer: Tokenizer,
         sequence_length: int,
         **options: Any,
     ):
         if sequence_length < 1:
             raise DataError(f"sequence_length must be positive, got {sequence_length}")
-        self._corpus = corpus
+        self._corpus = OnDemand(corpus, load_corpus)
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
         self.options = self.options_from(options)
         self._tokens: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def named_datasets(cls) -> list[str]:
+        return list_datasets()
 
     @classmethod
     def create(
@@ -92,22 +97,14 @@ class LanguageModelingTask(Task):
         run_dir: str | None = None,
         tokenizer: Tokenizer | None = None,
     ) -> LanguageModelingTask:
-        saved = os.path.join(run_dir, "tokenizer") if run_dir else None
-        corpus: Corpus | str = data.dataset
-        if saved and os.path.isdir(saved) and os.listdir(saved):
-            tokenizer = load_tokenizer(saved)
-        elif tokenizer is None:
-            corpus = load_corpus(data.dataset)
-            tokenizer = build_tokenizer(
-                data.tokenizer, corpus.split("train"), vocab_size=data.vocab_size
-            )
+        corpus = OnDemand(data.dataset, load_corpus)
+        tokenizer = cls.resolve_tokenizer(run_dir, tokenizer, lambda: build_tokenizer(
+            data.tokenizer, corpus.get().split("train"), vocab_size=data.vocab_size))
         return cls(corpus, tokenizer, data.sequence_length, **options)
 
     @property
     def corpus(self) -> Corpus:
-        if not isinstance(self._corpus, Corpus):
-            self._corpus = load_corpus(self._corpus)
-        return self._corpus
+        return self._corpus.get()
 
     @property
     def stateful(self) -> bool:
@@ -365,14 +362,10 @@ class LanguageModelingTask(Task):
     # ----------------------------------------------------------------------------- serving
 
     def serving_signatures(self, model: keras.Model, decoding: SamplingConfig, limits=None):
-        from tasks.lm_serving import lm_signatures
-
         # Scoring reads a text as evaluation reads a split: windows, or one stream.
         window = None if self.stateful else self.sequence_length
-        return lm_signatures(model, self.tokenizer, sampling=decoding, score_window=window,
+        return serving.lm_signatures(model, self.tokenizer, sampling=decoding, score_window=window,
                              limits=limits)
 
     def warmup_requests(self) -> list[tuple[str, dict[str, np.ndarray]]]:
-        from tasks.lm_serving import warmup_requests
-
-        return warmup_requests()
+        return serving.warmup_requests()

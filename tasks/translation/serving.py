@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import ServingLimits, request_checks
-from tasks.translation import MAX_BEAMS
+from tasks.request_checks import ServingLimits, after, batch_checks, limit_checks
 
+MAX_BEAMS = 8  # `translate` holds one decoding graph per beam width, 1..MAX_BEAMS
 WARMUP_TEXT = "Where is the station?"
 _STRINGS = tf.TensorSpec([None], tf.string)
 _INTS = tf.TensorSpec([None], tf.int32)
@@ -38,21 +38,11 @@ def translation_signatures(task: Any, model: Any, limits: ServingLimits) -> dict
             message=f"at most {most} new tokens per request (all texts and beams together)")
 
     def checked(texts):
-        checks = [
-            tf.debugging.assert_positive(
-                tf.size(texts), message="texts: the batch is empty; send at least one"),
-            tf.debugging.assert_positive(
-                tf.strings.length(tf.strings.strip(texts)),
-                message="texts: every text must hold at least one non-space character"),
-        ]
-        with tf.control_dependencies(checks):
-            tokens = task.tokenizer.tf_tokenize(tf.identity(texts))
+        tokens = task.tokenizer.tf_tokenize(after(batch_checks(texts, blank_ok=False), texts))
         too_long = tf.debugging.assert_less_equal(
             tokens.row_lengths(), tf.constant(length, tf.int64),
             message=f"texts: a source is longer than the model's {length} tokens; split it")
-        with tf.control_dependencies([too_long, *request_checks(texts, tokens.row_lengths(),
-                                                                limits)]):
-            return tf.identity(texts)
+        return after([too_long, *limit_checks(texts, tokens.row_lengths(), limits)], texts)
 
     @tf.function(input_signature=[_STRINGS])
     def serving_default(texts):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tasks.causal_lm import serialize_backbone
+from tasks.task_model import TaskModel
 
 POOLINGS = ("cls", "mean", "last")
 
 
 @keras.saving.register_keras_serializable(package="tasks")
-class TextClassifier(keras.Model):
+class TextClassifier(TaskModel):
     """Pools the backbone's hidden states into one vector per text, then dropout and a Dense
     layer to `num_classes` float32 logits.
 
@@ -30,12 +30,13 @@ class TextClassifier(keras.Model):
     ```
     """
 
+    config_keys = ("num_classes", "pooling", "dropout")
+
     def __init__(self, backbone, num_classes: int, pooling: str = "cls", dropout: float = 0.1,
                  **kwargs):
-        super().__init__(**kwargs)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        self.backbone = backbone
+        super().__init__(backbone, **kwargs)
         self.num_classes = num_classes
         self.pooling = pooling
         self.dropout = dropout
@@ -68,21 +69,3 @@ class TextClassifier(keras.Model):
             return total / ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
         last = ops.maximum(ops.cast(ops.sum(mask, axis=1), "int32") - 1, 0)
         return ops.take_along_axis(hidden, last[:, None, None], axis=1)[:, 0]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "backbone": serialize_backbone(self.backbone),
-                "num_classes": self.num_classes,
-                "pooling": self.pooling,
-                "dropout": self.dropout,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)

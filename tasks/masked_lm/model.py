@@ -6,11 +6,11 @@ import keras
 import keras_hub
 from keras import ops
 
-from tasks.causal_lm import serialize_backbone
+from tasks.task_model import TaskModel
 
 
 @keras.saving.register_keras_serializable(package="tasks")
-class MaskedLM(keras.Model):
+class MaskedLM(TaskModel):
     """A bidirectional backbone with keras-hub's `MaskedLMHead` tied to its token embedding.
 
     `call(features)` reads `token_ids`, `padding_mask`, `mask_positions` [B, P] (and
@@ -26,9 +26,10 @@ class MaskedLM(keras.Model):
     ```
     """
 
+    config_keys = ("vocab_size", "next_sentence")
+
     def __init__(self, backbone, vocab_size: int, next_sentence: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.backbone = backbone
+        super().__init__(backbone, **kwargs)
         self.vocab_size = vocab_size
         self.next_sentence = next_sentence
         initializers = backbone.head_initializers()
@@ -75,20 +76,3 @@ class MaskedLM(keras.Model):
             pooled = self.pooler(hidden[:, 0])
             out["nsp"] = ops.cast(self.nsp_head(pooled), "float32")
         return out
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "backbone": serialize_backbone(self.backbone),
-                "vocab_size": self.vocab_size,
-                "next_sentence": self.next_sentence,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)

@@ -6,14 +6,13 @@ packed windows of the token stream (the default; every position is text) or one 
 with segment ids, where B is A's next line half the time and a random line otherwise, and the
 model also predicts which (next-sentence prediction; off by default, since RoBERTa (Liu et al.
 2019) found pretraining as good without it). Masks are drawn per batch (dynamic masking, as
-RoBERTa), keyed by (seed, step): see `tasks.masking`.
+RoBERTa), keyed by (seed, step): see `tasks.masked_lm.masking`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,10 +20,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import Batch, DataSpec, ReplicaLayout, Task
-from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, load_corpus, load_tokenizer
-from tasks.masked_lm_model import MaskedLM
-from tasks.masking import mask_tokens, max_predictions
+from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, list_datasets, load_corpus
+from tasks.masked_lm import serving
+from tasks.masked_lm.masking import mask_tokens, max_predictions
+from tasks.masked_lm.model import MaskedLM
+from tasks.replicas import ReplicaLayout
+from tasks.request_checks import ServingLimits
+from tasks.task import Batch, DataSpec, OnDemand, Task
 from tasks.text_batches import batch_indices, encode_texts, pad_rows
 
 SPECIALS = ("pad", "cls", "sep", "mask")
@@ -62,8 +64,8 @@ class MaskedLanguageModelingTask(Task):
     description = "masked-token prediction (BERT pretraining, optional NSP); fill [MASK] in text"
     Options = MaskedLanguageModelingOptions
 
-    def __init__(self, corpus: Corpus | str, tokenizer: Tokenizer, sequence_length: int,
-                 **options: Any):
+    def __init__(self, corpus: Corpus | str | OnDemand[Corpus], tokenizer: Tokenizer,
+                 sequence_length: int, **options: Any):
         self.options = self.options_from(options)
         if self.options.packing not in PACKINGS:
             raise DataError(f"packing must be one of {', '.join(PACKINGS)}")
@@ -77,7 +79,7 @@ class MaskedLanguageModelingTask(Task):
             )
         if sequence_length < 8:
             raise DataError(f"sequence_length must be at least 8, got {sequence_length}")
-        self._corpus = corpus
+        self._corpus = OnDemand(corpus, load_corpus)
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
         self.ids = tokenizer.special_ids
@@ -86,24 +88,20 @@ class MaskedLanguageModelingTask(Task):
         self._lines: dict[str, list[np.ndarray]] = {}
 
     @classmethod
+    def named_datasets(cls) -> list[str]:
+        return list_datasets()
+
+    @classmethod
     def create(cls, data: DataSpec, options: Mapping[str, Any], *, run_dir=None, tokenizer=None):
-        saved = os.path.join(run_dir, "tokenizer") if run_dir else None
-        corpus: Corpus | str = data.dataset
-        if saved and os.path.isdir(saved) and os.listdir(saved):
-            tokenizer = load_tokenizer(saved)
-        elif tokenizer is None:
-            corpus = load_corpus(data.dataset)
-            tokenizer = build_tokenizer(
-                data.tokenizer, corpus.split("train"), vocab_size=data.vocab_size,
-                special_tokens=SPECIALS,
-            )
+        corpus = OnDemand(data.dataset, load_corpus)
+        tokenizer = cls.resolve_tokenizer(run_dir, tokenizer, lambda: build_tokenizer(
+            data.tokenizer, corpus.get().split("train"), vocab_size=data.vocab_size,
+            special_tokens=SPECIALS))
         return cls(corpus, tokenizer, data.sequence_length, **options)
 
     @property
     def corpus(self) -> Corpus:
-        if not isinstance(self._corpus, Corpus):
-            self._corpus = load_corpus(self._corpus)
-        return self._corpus
+        return self._corpus.get()
 
     def describe_data(self) -> str:
         how = "sentence pairs" if self.options.nsp else self.options.packing
@@ -324,17 +322,12 @@ class MaskedLanguageModelingTask(Task):
     # ----------------------------------------------------------------------------- serving
 
     def serving_signatures(self, model, decoding=None, limits=None):
-        from tasks.base import ServingLimits
-        from tasks.mlm_serving import fill_mask_signatures
-
-        return fill_mask_signatures(model, self.tokenizer, self.sequence_length,
+        return serving.fill_mask_signatures(model, self.tokenizer, self.sequence_length,
                                     top_k=self.options.top_k, segments=self.options.nsp,
                                     limits=limits or ServingLimits())
 
     def warmup_requests(self):
-        from tasks.mlm_serving import warmup_requests
-
-        return warmup_requests()
+        return serving.warmup_requests()
 
 
 def _ragged_concat(*parts) -> tf.RaggedTensor:

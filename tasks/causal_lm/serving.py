@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import ServingLimits, request_checks
 from tasks.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate
+from tasks.request_checks import ServingLimits, after, batch_checks, limit_checks
 
 # Tokens fed to the model per forward pass when scoring; bounds the [windows, L, vocab] logits.
 SCORE_TOKENS_PER_PASS = 8192
@@ -187,11 +187,7 @@ class _LanguageModelSignatures:
 
     def _tokenize(self, texts: tf.Tensor, what: str, min_tokens: int) -> tf.RaggedTensor:
         """Tokenized `texts`, failing with InvalidArgument on an empty batch or a bad length."""
-        empty = tf.debugging.assert_positive(
-            tf.size(texts), message=f"{what}: the batch is empty; send at least one"
-        )
-        with tf.control_dependencies([empty]):
-            ids = self.tokenizer.tf_tokenize(tf.identity(texts))
+        ids = self.tokenizer.tf_tokenize(after(batch_checks(texts, what), texts))
         lengths = ids.row_lengths()
         checks = [
             tf.debugging.assert_greater_equal(
@@ -204,9 +200,8 @@ class _LanguageModelSignatures:
                 message=f"{what}: an entry is longer than {self.max_tokens} tokens",
             ),
         ]
-        checks += request_checks(texts, lengths, self.limits, what)
-        with tf.control_dependencies(checks):
-            return tf.identity(ids)
+        checks += limit_checks(texts, lengths, self.limits, what)
+        return after(checks, ids)
 
     def _generate_checks(self, prompts, per_prompt: dict) -> list:
         batch = tf.shape(prompts)[0]

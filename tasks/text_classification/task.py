@@ -6,7 +6,7 @@ saved with the run (`labels.json`), so a run is evaluated, exported and served w
 Texts are tokenized in the input pipeline: `[CLS] text [SEP]` for an encoder, the text alone for
 a causal backbone, cut to `max_length` tokens and right-padded. Training batches are epochs of
 shuffled examples keyed by (seed, step), so resuming is exact; `augment="eda"` applies EDA to
-training texts only (`tasks.eda`).
+training texts only (`tasks.text_classification.eda`).
 """
 
 from __future__ import annotations
@@ -21,26 +21,23 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.base import Batch, DataSpec, ReplicaLayout, Task
-from tasks.data import (
-    DataError,
-    Examples,
-    Tokenizer,
-    build_tokenizer,
-    load_labelled,
-    load_tokenizer,
-)
+from tasks import run_files
+from tasks.data import DataError, Examples, Tokenizer, build_tokenizer, load_labelled
+from tasks.data.examples import LABELLED
+from tasks.replicas import ReplicaLayout
+from tasks.request_checks import ServingLimits
+from tasks.task import Batch, DataSpec, OnDemand, Task
 from tasks.text_batches import batch_indices, pad_rows
-from tasks.text_classifier import POOLINGS, TextClassifier
+from tasks.text_classification import serving
+from tasks.text_classification.model import POOLINGS, TextClassifier
 
 SPECIALS = ("pad", "cls", "sep")
-LABELS_FILE = "labels.json"
 AUGMENTATIONS = ("eda",)
 
 
 @dataclasses.dataclass(frozen=True)
 class TextClassificationOptions:
-    """The classification task's settings (`--set key=value`; `--augment` for `augment`).
+    """The classification task's settings (`--set key=value`).
 
     Attributes:
         text_column, label_column: where a file keeps the two fields (a header name, or a
@@ -99,14 +96,14 @@ class TextClassificationTask(Task):
         eval_batches=None,
     )
 
-    def __init__(self, examples: Examples | str, tokenizer: Tokenizer, labels: list[str],
-                 sequence_length: int, **options: Any):
+    def __init__(self, examples: Examples | str | OnDemand[Examples], tokenizer: Tokenizer,
+                 labels: list[str], sequence_length: int, **options: Any):
         self.options = self.options_from(options)
         self._check_options()
         if len(labels) < 2:
             raise DataError(f"classification needs at least two classes; the training labels "
                             f"are only {labels}")
-        self._examples = examples
+        self._examples = OnDemand(examples, lambda name: self._load(name, self.options))
         self.tokenizer = tokenizer
         self.labels = list(labels)
         self.sequence_length = min(self.options.max_length or sequence_length, sequence_length)
@@ -127,26 +124,23 @@ class TextClassificationTask(Task):
             raise DataError("train_examples must be at least 2")
 
     @classmethod
+    def named_datasets(cls) -> list[str]:
+        return list(LABELLED)
+
+    @classmethod
     def create(cls, data: DataSpec, options: Mapping[str, Any], *, run_dir=None,
                tokenizer=None) -> TextClassificationTask:
         parsed = cls.options_from(options)
-        saved = os.path.join(run_dir, "tokenizer") if run_dir else None
-        labels_path = os.path.join(run_dir, LABELS_FILE) if run_dir else None
-        examples: Examples | str = data.dataset
+        examples = OnDemand(data.dataset, lambda name: cls._load(name, parsed))
+        labels_path = os.path.join(run_dir, run_files.LABELS) if run_dir else None
         if labels_path and os.path.isfile(labels_path):
             with open(labels_path, encoding="utf-8") as f:
                 labels = json.load(f)["labels"]
         else:
-            examples = cls._load(data.dataset, parsed)
-            labels = label_set(examples.split("train")[1])
-        if saved and os.path.isdir(saved) and os.listdir(saved):
-            tokenizer = load_tokenizer(saved)
-        elif tokenizer is None:
-            if isinstance(examples, str):
-                examples = cls._load(data.dataset, parsed)
-            text = "\n".join(examples.split("train")[0])
-            tokenizer = build_tokenizer(data.tokenizer, text, vocab_size=data.vocab_size,
-                                        special_tokens=SPECIALS)
+            labels = label_set(examples.get().split("train")[1])
+        tokenizer = cls.resolve_tokenizer(run_dir, tokenizer, lambda: build_tokenizer(
+            data.tokenizer, "\n".join(examples.get().split("train")[0]),
+            vocab_size=data.vocab_size, special_tokens=SPECIALS))
         return cls(examples, tokenizer, labels, data.sequence_length, **options)
 
     @staticmethod
@@ -156,14 +150,12 @@ class TextClassificationTask(Task):
 
     def save(self, run_dir: str) -> None:
         super().save(run_dir)
-        with open(os.path.join(run_dir, LABELS_FILE), "w", encoding="utf-8") as f:
-            json.dump({"labels": self.labels, "split": self.examples.split_note}, f, indent=2)
+        run_files.write_json(os.path.join(run_dir, run_files.LABELS),
+                             {"labels": self.labels, "split": self.examples.split_note})
 
     @property
     def examples(self) -> Examples:
-        if not isinstance(self._examples, Examples):
-            self._examples = self._load(self._examples, self.options)
-        return self._examples
+        return self._examples.get()
 
     def describe_data(self) -> str:
         counts = ", ".join(f"{s} {len(t):,}" for s, (t, _) in self.examples.splits.items())
@@ -253,7 +245,7 @@ class TextClassificationTask(Task):
         return tf.data.Dataset.range(batches).flat_map(batch)
 
     def _augmenter(self):
-        from tasks.eda import Augmenter, read_synonyms, wordnet_synonyms
+        from tasks.text_classification.eda import Augmenter, read_synonyms, wordnet_synonyms
 
         if self.options.synonyms:
             synonyms = read_synonyms(self.options.synonyms)
@@ -339,21 +331,14 @@ class TextClassificationTask(Task):
     # ----------------------------------------------------------------------------- serving
 
     def serving_signatures(self, model, decoding=None, limits=None):
-        from tasks.base import ServingLimits
-        from tasks.classification_serving import classification_signatures
-
-        return classification_signatures(model, self.tokenize, self.labels,
+        return serving.classification_signatures(model, self.tokenize, self.labels,
                                          limits or ServingLimits())
 
     def signature_methods(self) -> dict[str, str]:
-        from tasks.classification_serving import CLASSIFY_METHOD
-
-        return {"classify": CLASSIFY_METHOD}
+        return {"classify": serving.CLASSIFY_METHOD}
 
     def warmup_requests(self):
-        from tasks.classification_serving import warmup_requests
-
-        return warmup_requests()
+        return serving.warmup_requests()
 
 
 def label_set(labels: list[str]) -> list[str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
+
+from tasks.task_model import TaskModel, VocabularyLogits
 
 
 @keras.saving.register_keras_serializable(package="tasks")
-class CausalLM(keras.Model):
+class CausalLM(VocabularyLogits, TaskModel):
     """A backbone (hidden states) and a head that maps each position to next-token logits.
 
     The head is the backbone's token embedding transposed (`tie_embeddings`, Press & Wolf 2016),
@@ -32,6 +33,8 @@ class CausalLM(keras.Model):
     ```
     """
 
+    config_keys = ("vocab_size", "tie_embeddings", "head_bias")
+
     def __init__(
         self,
         backbone: keras.Model,
@@ -40,36 +43,18 @@ class CausalLM(keras.Model):
         head_bias: bool = False,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.backbone = backbone
+        super().__init__(backbone, **kwargs)
         self.vocab_size = vocab_size
         self.tie_embeddings = tie_embeddings
         self.head_bias = head_bias
-        self.head = None
-        if not tie_embeddings:
-            self.head = keras.layers.Dense(
-                vocab_size,
-                use_bias=head_bias,
-                dtype=backbone.dtype_policy,
-                name="head",
-                **backbone.head_initializers(),
-            )
+        self.add_vocabulary_head(vocab_size, tied=tie_embeddings, bias=head_bias)
 
     def build(self, input_shape):
         self.backbone.build(input_shape)
-        if self.head is not None:
-            self.head.build((*input_shape, self.backbone.hidden_dim))
+        self.build_vocabulary_head(input_shape)
 
     def call(self, token_ids, training=None):
         return self.logits(self.backbone(token_ids, training=training))
-
-    def logits(self, hidden):
-        """Hidden states [..., D] -> float32 logits [..., vocab_size]."""
-        if self.head is None:
-            logits = self.backbone.token_embedding.attend(hidden)
-        else:
-            logits = self.head(hidden)
-        return ops.cast(logits, "float32")
 
     def call_with_state(self, token_ids, states=None, training=None):
         """A recurrent backbone's truncated BPTT: (logits, new states) after `states`."""
@@ -87,36 +72,8 @@ class CausalLM(keras.Model):
 
     def decode(self, token_ids, state, index):
         hidden, state = self.backbone.decode(token_ids, state, index)
-        batch, steps = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
-        # The head on [B*t, D]: a plain matmul instead of a tensordot's shape arithmetic.
-        logits = self.logits(ops.reshape(hidden, (-1, self.backbone.hidden_dim)))
-        return ops.reshape(logits, (batch, steps, self.vocab_size)), state
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "backbone": serialize_backbone(self.backbone),
-                "vocab_size": self.vocab_size,
-                "tie_embeddings": self.tie_embeddings,
-                "head_bias": self.head_bias,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return self.step_logits(hidden, token_ids), state
 
     def build_from_config(self, config):
         self.build(config["input_shape"])
 
-
-def serialize_backbone(backbone: keras.Model) -> dict:
-    """A backbone's config for its task model's config; the task model builds it, so the
-    backbone's own build record (input shapes) is left out."""
-    serialized = keras.saving.serialize_keras_object(backbone)
-    serialized.pop("build_config", None)
-    return serialized

@@ -1,0 +1,66 @@
+"""What one request may ask of an exported model, and the graph assertions every signature makes
+of its inputs: they fail with InvalidArgument and a message a client can act on, on TF Serving as
+on `zoo.serve`, since nothing of ours runs around the exported graph."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+from tasks.data import DataError
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingLimits:
+    """What one request may ask of an exported model; its signatures refuse more with
+    InvalidArgument (the limit in the message), so that no request can keep a server busy for
+    long, on TF Serving as on `zoo.serve` (`zoo.export --max_batch ...` sets them).
+
+    Attributes:
+        max_batch: texts (prompts, sources) in one request.
+        max_generate_tokens: new tokens one request may ask for, all its rows (and beams)
+            together.
+        max_input_tokens: tokens one request may send, all its texts together.
+    """
+
+    max_batch: int = 64
+    max_generate_tokens: int = 8192
+    max_input_tokens: int = 1 << 16
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch", "max_generate_tokens", "max_input_tokens"):
+            if getattr(self, name) < 1:
+                raise DataError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def batch_checks(texts: tf.Tensor, what: str = "texts", *, blank_ok: bool = True) -> list:
+    """Graph assertions that `texts` holds at least one text and, unless `blank_ok`, that none
+    of them is empty or only spaces."""
+    checks = [tf.debugging.assert_positive(
+        tf.size(texts), message=f"{what}: the batch is empty; send at least one")]
+    if not blank_ok:
+        checks.append(tf.debugging.assert_positive(
+            tf.strings.length(tf.strings.strip(texts)),
+            message=f"{what}: every text must hold at least one non-space character"))
+    return checks
+
+
+def limit_checks(texts: tf.Tensor, token_counts: tf.Tensor, limits: ServingLimits,
+                 what: str = "texts") -> list:
+    """Graph assertions that a request's batch and tokens stay within `limits`."""
+    return [
+        tf.debugging.assert_less_equal(
+            tf.size(texts), limits.max_batch,
+            message=f"{what}: at most {limits.max_batch} per request"),
+        tf.debugging.assert_less_equal(
+            tf.reduce_sum(tf.cast(token_counts, tf.int64)),
+            tf.constant(limits.max_input_tokens, tf.int64),
+            message=f"{what}: at most {limits.max_input_tokens} tokens per request"),
+    ]
+
+
+def after(checks: list, tensor):
+    """`tensor`, computed only once every assertion in `checks` has passed."""
+    with tf.control_dependencies(checks):
+        return tf.identity(tensor)
