@@ -8,7 +8,7 @@ vocabulary head), `request_checks.py` (serving limits and input checks), `replic
 
     >>> import tasks
     >>> sorted(tasks.TASKS)
-    ['causal_lm', 'masked_lm', 'text_classification', 'translation']
+    ['causal_lm', 'masked_lm', 'question_answering', 'text_classification', 'translation']
 
 A task defined elsewhere joins with `tasks.register(MyTask)`.
 """
@@ -16,6 +16,7 @@ A task defined elsewhere joins with `tasks.register(MyTask)`.
 from tasks.causal_lm import CausalLM, LanguageModelingTask
 from tasks.data import DataError
 from tasks.masked_lm import MaskedLanguageModelingTask
+from tasks.question_answering import QuestionAnsweringTask
 from tasks.request_checks import ServingLimits
 from tasks.task import DataSpec, Task
 from tasks.text_classification import TextClassificationTask
@@ -35,7 +36,7 @@ def register(task: type[Task]) -> type[Task]:
 
 
 for _task in (LanguageModelingTask, MaskedLanguageModelingTask, TextClassificationTask,
-              TranslationTask):
+              TranslationTask, QuestionAnsweringTask):
     register(_task)
 
 
@@ -52,6 +53,7 @@ __all__ = [
     "DataSpec",
     "LanguageModelingTask",
     "MaskedLanguageModelingTask",
+    "QuestionAnsweringTask",
     "ServingLimits",
     "Task",
     "TextClassificationTask",

@@ -29,6 +29,8 @@ import keras_hub
 import numpy as np
 import sentencepiece
 import tensorflow as tf
+import tensorflow_text as tf_text
+from keras_hub.src.tokenizers import word_piece_tokenizer as word_piece
 
 from tasks.data.errors import DataError
 
@@ -122,6 +124,22 @@ class Tokenizer(tf.Module):
         """[batch] strings -> [batch, (tokens)] int32 ids, the same ids as `encode`."""
         return self._tf_tokenize(strings)
 
+    @tf.function(input_signature=[_STRINGS])
+    def tf_tokenize_with_offsets(
+        self, strings: tf.Tensor
+    ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+        """[batch] strings -> (ids, starts, ends), each [batch, (tokens)]; a token's surface is
+        `text[start:end]` in Python: the offsets count Unicode code points (int64).
+
+        What extractive QA needs to point back at the exact words of a passage. For the
+        line-based kinds (word, wordpiece, sentencepiece) a line end is whitespace here, with
+        no end-of-line id, so on a text with newlines the ids differ from `tf_tokenize`'s by
+        those ids; elsewhere they are the same.
+        """
+        ids, byte_starts, byte_ends = self._tf_tokenize_with_byte_offsets(strings)
+        return (ids, code_point_offsets(strings, byte_starts),
+                code_point_offsets(strings, byte_ends))
+
     def tf_detokenize(self, ids: tf.RaggedTensor | tf.Tensor) -> tf.Tensor:
         """[batch, (tokens)] ids -> [batch] strings, as `decode`; dense rows are used whole."""
         if not isinstance(ids, tf.RaggedTensor):
@@ -171,6 +189,25 @@ class Tokenizer(tf.Module):
 
     def _tf_detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
         raise NotImplementedError
+
+    def _tf_tokenize_with_byte_offsets(self, strings: tf.Tensor):
+        """(ids, starts, ends) with offsets in UTF-8 bytes; newlines are plain whitespace."""
+        raise DataError(f"the {self.kind} tokenizer gives no character offsets")
+
+
+def code_point_offsets(strings: tf.Tensor, byte_offsets: tf.RaggedTensor) -> tf.RaggedTensor:
+    """Byte offsets into `strings` [batch, (n)] -> the same offsets in code points."""
+    _, char_starts = tf.strings.unicode_decode_with_offsets(strings, "UTF-8", errors="replace")
+    # The number of characters that start before each offset: a binary search per row.
+    starts = char_starts.to_tensor(default_value=tf.int64.max)
+    found = tf.searchsorted(starts, byte_offsets.to_tensor(), side="left")
+    return tf.RaggedTensor.from_tensor(found, lengths=byte_offsets.row_lengths())
+
+
+def _following(starts: tf.RaggedTensor, lengths: tf.Tensor) -> tf.RaggedTensor:
+    """Each piece's end: the next piece's start, the text's length for the last piece."""
+    tail = tf.RaggedTensor.from_tensor(tf.cast(lengths, tf.int64)[:, None])
+    return tf.concat([starts[:, 1:], tail], axis=1)
 
 
 def _in_vocabulary(ids: Sequence[int] | np.ndarray, vocab_size: int, fallback: int) -> np.ndarray:
@@ -250,6 +287,11 @@ class CharTokenizer(Tokenizer):
         codepoints = ids.with_flat_values(tf.gather(self._tf_decode_table, ids.flat_values))
         return tf.strings.unicode_encode(codepoints, "UTF-8")
 
+    def _tf_tokenize_with_byte_offsets(self, strings: tf.Tensor):
+        codepoints, starts = tf.strings.unicode_decode_with_offsets(strings, "UTF-8")
+        ids = codepoints.with_flat_values(self._table.lookup(codepoints.flat_values))
+        return ids, starts, _following(starts, tf.strings.length(strings))
+
 
 class ByteTokenizer(Tokenizer):
     """The 256 UTF-8 byte values: every text round-trips exactly, with no unknown token.
@@ -294,6 +336,11 @@ class ByteTokenizer(Tokenizer):
         pieces = tf.strings.bytes_split(strings)
         values = tf.reshape(tf.io.decode_raw(pieces.flat_values, tf.uint8), [-1])
         return pieces.with_flat_values(tf.cast(values, tf.int32))
+
+    def _tf_tokenize_with_byte_offsets(self, strings: tf.Tensor):
+        ids = self._tf_tokenize(strings)
+        starts = tf.ragged.range(tf.cast(ids.row_lengths(), tf.int64))
+        return ids, starts, starts + 1
 
     def _tf_detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
         ids = _tf_in_vocabulary(ids, 256, self._INVALID_BYTE)
@@ -387,6 +434,11 @@ class WordTokenizer(Tokenizer):
     def _tf_tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
         words = tf.strings.split(tf.strings.regex_replace(strings, "\n", " <eos> "))
         return words.with_flat_values(self._table.lookup(words.flat_values))
+
+    def _tf_tokenize_with_byte_offsets(self, strings: tf.Tensor):
+        # ASCII whitespace, as tf.strings.split splits on.
+        words, starts, ends = tf_text.regex_split_with_offsets(strings, r"[ \t\n\r\f\v]+")
+        return words.with_flat_values(self._table.lookup(words.flat_values)), starts, ends
 
     def _tf_detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
         ids = _tf_in_vocabulary(ids, self.base_vocab_size, self.unk_id)
@@ -498,6 +550,26 @@ class WordPieceTokenizer(_LineByLineTokenizer):
         )
         self.unk_id = self._layer.token_to_id(self.UNK)
         self.eos_id = self._layer.token_to_id(self.EOS)
+        # keras_hub's layer returns no offsets, so `tf_tokenize_with_offsets` runs the same
+        # two steps itself with tf-text's offset-keeping ops: its word split (special tokens
+        # whole, CJK characters alone, which keras_hub gets by padding them with spaces) and
+        # tf-text's FastWordpiece on the words. A test checks the ids agree with the layer's.
+        specials = "|".join(re.escape(t) for t in [self.UNK, *self._bert.values()])
+        self._split = (f"{specials}|{word_piece.WHITESPACE_PUNCTUATION_AND_CJK_REGEX}",
+                       f"{specials}|{word_piece.PUNCTUATION_AND_CJK_REGEX}")
+        self._pieces = tf_text.FastWordpieceTokenizer(
+            vocab=vocabulary, token_out_type=tf.int32, unknown_token=self.UNK,
+            no_pretokenization=True, support_detokenization=False,
+        )
+
+    def _tf_tokenize_with_byte_offsets(self, strings: tf.Tensor):
+        words, word_starts, _ = tf_text.regex_split_with_offsets(strings, *self._split)
+        ids, starts, ends = self._pieces.tokenize_with_offsets(words.flat_values)
+        shift = tf.repeat(word_starts.flat_values, ids.row_lengths())  # piece -> its word's start
+        starts, ends = starts.flat_values + shift, ends.flat_values + shift
+        per_text = lambda values: tf.RaggedTensor.from_row_splits(  # noqa: E731
+            ids.with_flat_values(values), words.row_splits).merge_dims(1, 2)
+        return per_text(ids.flat_values), per_text(starts), per_text(ends)
 
     def native_special_ids(self) -> dict[str, int]:
         own = {"pad": self.PAD, "unk": self.UNK, "eos": self.EOS}
@@ -547,6 +619,11 @@ class SentencePieceTokenizer(_LineByLineTokenizer):
         self._layer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto, dtype="int32")
         self.unk_id = self._layer.token_to_id("<unk>")
         self.eos_id = self._layer.token_to_id("</s>")
+        # keras_hub's layer returns no offsets; tf-text's op on the same model does.
+        self._with_offsets = tf_text.SentencepieceTokenizer(model=proto, out_type=tf.int32)
+
+    def _tf_tokenize_with_byte_offsets(self, strings: tf.Tensor):
+        return self._with_offsets.tokenize_with_offsets(strings)
 
     def native_special_ids(self) -> dict[str, int]:
         names = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"}

@@ -83,6 +83,7 @@ TRAIN = [
 @pytest.fixture
 def workdir(tmp_path):
     (tmp_path / "afile").write_text("not a run")
+    (tmp_path / "half.jsonl").write_text('{"question": "who?"}\n')
     return tmp_path
 
 
@@ -106,6 +107,13 @@ OTHERS = [
     ("zoo.train_ngram", ["--order=0"], "order"),
     ("zoo.classify", ["--text=a"], "exactly one"),
     ("zoo.translate", ["--model_dir=afile", "--text=a"], "afile"),
+    ("zoo.answer", ["--question=a", "--context=b"], "exactly one"),
+    ("zoo.answer", ["--model_dir=afile", "--context=b"], "one or more non-empty questions"),
+    ("zoo.answer", ["--model_dir=afile", "--question=a"], "--context"),
+    ("zoo.answer", ["--model_dir=afile", "--file=afile"], "afile:1: not JSON"),
+    ("zoo.answer", ["--model_dir=afile", "--file=half.jsonl"], '"context"'),
+    ("zoo.answer", ["--model_dir=afile", "--file=afile", "--question=a"], "not both"),
+    ("zoo.answer", ["--model_dir=afile", "--question=a", "--context=b"], "afile"),
 ]
 
 

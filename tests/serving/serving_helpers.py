@@ -22,6 +22,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
+
+def train_and_export(root: Path, run: str, *flags: str) -> Path:
+    """`python -m zoo.train <flags>` into root/run, exported into root/export (returned)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "zoo.train", *flags, f"--model_dir={root / run}",
+         f"--export_dir={root / 'export'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root / "export"
+
 # ----------------------------------------------------------------------------- SavedModels
 
 

@@ -9,7 +9,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_helpers import REPO, Server, save_xla
+from serving_helpers import REPO, Server, save_xla, train_and_export
 from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_service_pb2_grpc
 
 MODEL = "transformer_lm_tiny"
@@ -18,22 +18,12 @@ MODEL = "transformer_lm_tiny"
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("zoo")
-    run = subprocess.run(
-        [sys.executable, "-m", "zoo.train", "--dataset=synthetic", "--set=num_layers=1",
-         "--set=hidden_dim=32", "--set=num_heads=2", "--set=intermediate_dim=64",
-         "--set=sequence_length=16", "--train_steps=5", "--eval_batches=2",
-         f"--model_dir={root / 'run'}", f"--export_dir={root / 'export'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    train_and_export(root, "run", "--dataset=synthetic", "--set=num_layers=1",
+                     "--set=hidden_dim=32", "--set=num_heads=2", "--set=intermediate_dim=64",
+                     "--set=sequence_length=16", "--train_steps=5", "--eval_batches=2")
     # A counted n-gram model exports the same signatures into the same models.config.
-    run = subprocess.run(
-        [sys.executable, "-m", "zoo.train", "--model=ngram_lm", "--dataset=synthetic",
-         "--tokenizer=char", "--set=order=3", f"--model_dir={root / 'ngram'}",
-         f"--export_dir={root / 'export'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    train_and_export(root, "ngram", "--model=ngram_lm", "--dataset=synthetic", "--tokenizer=char",
+                     "--set=order=3")
     # A classifier: an encoder fine-tuned on labelled text, served for :classify and :predict.
     data = root / "labelled"
     data.mkdir()
@@ -41,16 +31,11 @@ def export_dir(tmp_path_factory):
         rows = [f"{'good fine' if i % 2 else 'bad poor'} film {i}\t{'pos' if i % 2 else 'neg'}"
                 for i in range(count)]
         (data / f"{split}.tsv").write_text("\n".join(rows) + "\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "zoo.train", "--model=bert_tiny", "--task=text_classification",
-         f"--data={data}", "--tokenizer=word", "--set=num_layers=1", "--set=hidden_dim=32",
-         "--set=intermediate_dim=64", "--set=sequence_length=16", "--train_steps=30",
-         "--learning_rate=3e-3", f"--model_dir={root / 'classifier'}",
-         f"--export_dir={root / 'export'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    return root / "export"
+    return train_and_export(
+        root, "classifier", "--model=bert_tiny", "--task=text_classification", f"--data={data}",
+        "--tokenizer=word", "--set=num_layers=1", "--set=hidden_dim=32",
+        "--set=intermediate_dim=64", "--set=sequence_length=16", "--train_steps=30",
+        "--learning_rate=3e-3")
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_helpers import REPO, Server
+from serving_helpers import Server, train_and_export
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 MODEL = "transformer_seq2seq_small"
@@ -22,16 +19,11 @@ def export_dir(tmp_path_factory):
     rows = [(" ".join(rng.choice(list("abcdef"), 4)), " ".join(rng.choice(list("xyz"), 3)))
             for _ in range(300)]
     (root / "pairs.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in rows))
-    run = subprocess.run(
-        [sys.executable, "-m", "zoo.train", "--model=transformer_seq2seq_small",
-         f"--data={root / 'pairs.tsv'}", "--tokenizer=word", "--set=num_layers=1",
-         "--set=hidden_dim=32", "--set=intermediate_dim=64", "--set=sequence_length=8",
-         "--set=num_beams=2", "--train_steps=10", "--eval_batches=1",
-         f"--model_dir={root / 'run'}", f"--export_dir={root / 'export'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    return root / "export"
+    return train_and_export(
+        root, "run", "--model=transformer_seq2seq_small", f"--data={root / 'pairs.tsv'}",
+        "--tokenizer=word", "--set=num_layers=1", "--set=hidden_dim=32",
+        "--set=intermediate_dim=64", "--set=sequence_length=8", "--set=num_beams=2",
+        "--train_steps=10", "--eval_batches=1")
 
 
 @pytest.fixture(scope="module")

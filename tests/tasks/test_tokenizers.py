@@ -303,3 +303,46 @@ def test_wordpiece_reads_the_mask_token_in_text():
 def test_unknown_special_token_is_a_data_error():
     with pytest.raises(DataError, match="unknown special token"):
         build_tokenizer("char", SMALL_TEXT, special_tokens=("sos",))
+
+
+# --- character offsets (extractive QA points back into the text) --------------------------
+
+OFFSET_TEXTS = [
+    "Zoë met the café's owner, Ángel, in São Paulo: 3.5 km away!",
+    "  leading spaces, a tab\there, 東京 and [CLS] in text ",
+    "First lines of the play: citizens speak.",
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_offsets_give_the_same_ids_and_point_at_each_token(tokenizers, kind):
+    tokenizer = tokenizers[kind]
+    ids, starts, ends = tokenizer.tf_tokenize_with_offsets(tf.constant(OFFSET_TEXTS))
+    assert ids.to_list() == tokenizer.tf_tokenize(tf.constant(OFFSET_TEXTS)).to_list()
+    rows = zip(OFFSET_TEXTS, ids.to_list(), starts.to_list(), ends.to_list())
+    for text, row_ids, row_starts, row_ends in rows:
+        assert all(0 <= s <= e <= len(text) for s, e in zip(row_starts, row_ends))
+        assert row_starts == sorted(row_starts)
+        surfaces = [text[s:e] for s, e in zip(row_starts, row_ends)]
+        if kind == "char":
+            assert "".join(surfaces) == text
+        elif kind in ("word", "wordpiece"):
+            # Every non-space character is in exactly one token; the tokens hold no space.
+            assert "".join(surfaces) == "".join(text.split())
+        if kind == "wordpiece":
+            pieces = [tokenizer._layer.id_to_token(i) for i in row_ids]
+            assert [p.removeprefix("##") for p in pieces if p != tokenizer.UNK] == [
+                s for s, p in zip(surfaces, pieces) if p != tokenizer.UNK]
+
+
+def test_wordpiece_offsets_keep_accents_and_cjk_characters():
+    tokenizer = build_tokenizer("wordpiece", " ".join(OFFSET_TEXTS) * 20, vocab_size=200,
+                                special_tokens=("cls", "sep", "pad"))
+    text = OFFSET_TEXTS[1]
+    _, starts, ends = tokenizer.tf_tokenize_with_offsets(tf.constant([text]))
+    surfaces = [text[s:e] for s, e in zip(starts[0].numpy(), ends[0].numpy())]
+    assert "東" in surfaces and "京" in surfaces and "[CLS]" in surfaces
+    _, starts, ends = tokenizer.tf_tokenize_with_offsets(tf.constant([OFFSET_TEXTS[0]]))
+    text = OFFSET_TEXTS[0]
+    joined = "".join(text[s:e] for s, e in zip(starts[0].numpy(), ends[0].numpy()))
+    assert "Zoë" in joined and "Ángel" in joined and "São" in joined

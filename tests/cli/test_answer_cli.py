@@ -1,0 +1,63 @@
+"""`python -m zoo.answer` on a trained run and its export (bad command lines: see
+test_bad_command_lines.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.tasks.squad_facts import write_facts
+
+CONTEXT = "ant is 12 . bee is 31 . cat is 47 . Zoë is 55 ."
+
+
+@pytest.fixture(scope="module")
+def trained(run_module, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("answer")
+    write_facts(work, train_articles=4, dev_articles=1, paragraphs=10)
+    result = run_module(
+        "zoo.train", "--model=bert_tiny", "--task=question_answering", f"--data={work}",
+        "--tokenizer=word", "--set=num_layers=1", "--set=hidden_dim=32",
+        "--set=intermediate_dim=64", "--set=sequence_length=32", "--set=max_question_tokens=6",
+        "--set=doc_stride=12", "--train_steps=10", "--eval_batches=1", "--model_dir=run",
+        "--export_dir=export", cwd=work)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (work / "questions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in [
+        {"id": "q1", "question": "what is cat ?", "context": CONTEXT},
+        {"question": "what is Zoë ?", "context": CONTEXT},
+    ]), encoding="utf-8")
+    return work
+
+
+@pytest.mark.parametrize("source", ["--model_dir=run", "--saved_model=export/bert_tiny/1"])
+def test_answer_a_file_prints_json_lines_that_point_into_the_passage(run_module, trained,
+                                                                     source):
+    result = run_module("zoo.answer", source, "--file=questions.jsonl", cwd=trained)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [row["id"] for row in rows] == ["q1", "2"]
+    for row in rows:
+        assert CONTEXT[row["start"]:row["end"]] == row["answer"] and 0 < row["score"] <= 1
+
+
+def test_answer_questions_about_one_context(run_module, trained):
+    result = run_module("zoo.answer", "--model_dir=run", f"--context={CONTEXT}",
+                        "--question=what is ant ?", "--question=what is bee ?", cwd=trained)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert [line.split("\t")[1] for line in lines] == ["what is ant ?", "what is bee ?"]
+    assert all(line.split("\t")[0] in CONTEXT for line in lines)
+
+
+def test_evaluate_scores_the_split_and_writes_official_predictions(run_module, trained):
+    (trained / "run" / "predictions.json").unlink()
+    result = run_module("zoo.evaluate", "--model_dir=run", "--split=validation", cwd=trained)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scores = json.loads((trained / "run" / "eval_validation.json").read_text())
+    assert 0 <= scores["exact_match"] <= scores["f1"] <= 100
+    predictions = json.loads((trained / "run" / "predictions.json").read_text())
+    dev = json.loads((trained / "dev-v1.1.json").read_text())
+    ids = [qa["id"] for a in dev["data"] for p in a["paragraphs"] for qa in p["qas"]]
+    assert sorted(predictions) == sorted(ids)  # {question id: answer text}, every question
