@@ -26,7 +26,10 @@ flags.DEFINE_multi_string("question", None, "A question about --context (repeata
 flags.DEFINE_string("context", None, "The passage the --question answers are in.")
 flags.DEFINE_string("file", None, 'JSON lines of {"question", "context", "id" (optional)}.')
 FLAGS = flags.FLAGS
-BATCH = 64  # questions per call
+BATCH = 64  # questions per call, at most
+# Bytes of questions and contexts per call, at most: the export's default request cap
+# (`ServingLimits.max_input_tokens`, which its signature checks against bytes).
+BATCH_BYTES = 1 << 16
 
 
 def read_questions(path: str) -> list[dict]:
@@ -95,11 +98,25 @@ def answerer(model_dir: str | None, saved_model: str | None):
     return answer
 
 
+def batches(rows: list[dict]) -> list[list[dict]]:
+    """Consecutive rows in calls of at most BATCH questions and BATCH_BYTES bytes (a row over
+    the bytes alone goes by itself, for the signature to refuse in one line)."""
+    out: list[list[dict]] = [[]]
+    size = 0
+    for row in rows:
+        nbytes = len(row["question"].encode()) + len(row["context"].encode())
+        if out[-1] and (len(out[-1]) == BATCH or size + nbytes > BATCH_BYTES):
+            out.append([])
+            size = 0
+        out[-1].append(row)
+        size += nbytes
+    return out
+
+
 def main(argv: list[str]) -> None:
     rows = questions_to_run(argv)
     answer = answerer(FLAGS.model_dir, FLAGS.saved_model)
-    for begin in range(0, len(rows), BATCH):
-        batch = rows[begin : begin + BATCH]
+    for batch in batches(rows):
         out = answer([r["question"] for r in batch], [r["context"] for r in batch])
         for i, row in enumerate(batch):
             text = out["answers"][i].decode("utf-8", "replace")

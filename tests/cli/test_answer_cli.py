@@ -31,6 +31,19 @@ def trained(run_module, tmp_path_factory) -> Path:
     return work
 
 
+def test_a_file_larger_than_one_request_is_sent_in_several(run_module, trained):
+    long_context = CONTEXT + " eel is 60 ." * 2500  # 30 kB: three of them pass the 64 kB cap
+    (trained / "long.jsonl").write_text("".join(
+        json.dumps({"question": f"what is {name} ?", "context": long_context}) + "\n"
+        for name in ("ant", "cat", "Zoë")))
+    result = run_module("zoo.answer", "--saved_model=export/bert_tiny/1", "--file=long.jsonl",
+                        cwd=trained)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert len(rows) == 3
+    assert all(long_context[r["start"]:r["end"]] == r["answer"] for r in rows)
+
+
 @pytest.mark.parametrize("source", ["--model_dir=run", "--saved_model=export/bert_tiny/1"])
 def test_answer_a_file_prints_json_lines_that_point_into_the_passage(run_module, trained,
                                                                      source):
