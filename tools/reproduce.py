@@ -232,11 +232,14 @@ class UsageError(Exception):
 
 
 def print_list() -> None:
-    print(f"{'experiment':<24}{'metric':<18}{'paper':>8}  {'CPU':>8}  {'GPU':<10}  source")
+    name = max(len(e.name) for e in EXPERIMENTS.values()) + 2
+    metric = max(len(e.metric) for e in EXPERIMENTS.values()) + 2
+    print(f"{'experiment':<{name}}{'metric':<{metric}}{'paper':>8}  {'CPU':>8}  {'GPU':<10}  "
+          "source")
     for e in EXPERIMENTS.values():
         paper = "n/a" if e.paper is None else f"{e.paper:g}"
         gpu = e.gpu.split(" (")[0]
-        print(f"{e.name:<24}{e.metric:<18}{paper:>8}  {e.cpu:>8}  {gpu:<10}  {e.source}")
+        print(f"{e.name:<{name}}{e.metric:<{metric}}{paper:>8}  {e.cpu:>8}  {gpu:<10}  {e.source}")
     print(RUNTIME_NOTE)
 
 

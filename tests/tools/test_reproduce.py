@@ -31,9 +31,13 @@ def test_list_names_every_experiment_with_paper_and_runtimes(tmp_path):
         ("ptb_kn5", "141.2"), ("ptb_lstm_small", "114.5"), ("ptb_lstm_medium", "82.7"),
         ("ptb_lstm_large", "78.4"), ("shakespeare_char_tiny", "1.88"),
         ("shakespeare_char_small", "1.4697"), ("wikitext2_lstm_medium", "n/a"),
+        ("shakespeare_char_speedrun", "1.886"), ("squad_bert_tiny", "32.5"),
     ]:
         line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
         assert paper in line.split()
+    metric_column = result.stdout.splitlines()[0].index("metric")
+    for line in result.stdout.splitlines()[1:-1]:  # every name ends before the metric column
+        assert line[metric_column - 1] == " " and line[metric_column] != " ", line
     assert "estimates" in result.stdout
 
 
@@ -99,11 +103,16 @@ def test_the_speedrun_times_its_evaluations_from_process_start(data_dir, tmp_pat
         assert e["train_seconds"] < e["process_seconds"] < wall
 
 
-def test_time_to_loss_is_the_first_evaluation_at_or_below_the_target(tmp_path):
+@pytest.fixture(scope="module")
+def script():
     spec = importlib.util.spec_from_file_location("reproduce_script", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = script  # its dataclasses look their module up
-    spec.loader.exec_module(script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_time_to_loss_is_the_first_evaluation_at_or_below_the_target(script, tmp_path):
     records = [(100, 2.1, 10.0), (200, 1.88, 19.5), (300, 1.86, 29.0)]
     (tmp_path / "metrics.jsonl").write_text("".join(
         json.dumps({"step": s, "validation": {"loss": v}, "process_seconds": t}) + "\n"
@@ -111,3 +120,10 @@ def test_time_to_loss_is_the_first_evaluation_at_or_below_the_target(tmp_path):
     assert script.time_to_loss(str(tmp_path), 1.886) == {
         "target_loss": 1.886, "seconds_to_target": 19.5, "step_at_target": 200}
     assert script.time_to_loss(str(tmp_path), 1.5)["seconds_to_target"] is None
+
+
+def test_a_squad_result_line_gives_exact_match_beside_f1(script):
+    result = {"experiment": "squad_bert_tiny", "metric": "validation_f1", "ours": 18.8223,
+              "paper": 32.5, "exact_match": 9.3188}
+    assert script.result_line(result) == (
+        "squad_bert_tiny validation_f1 ours=18.82 paper=32.5 exact_match=9.32")
