@@ -56,10 +56,7 @@ def read_questions(path: str) -> list[dict]:
 
 def questions_to_run(argv: list[str]) -> list[dict]:
     """The questions of the command line: --file, or --question(s) about one --context."""
-    if len(argv) > 1:
-        raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
-        raise ConfigError("give exactly one of --model_dir and --saved_model")
+    cli.check_source(argv, FLAGS.model_dir, FLAGS.saved_model)
     if FLAGS.file:
         if FLAGS.question or FLAGS.context:
             raise ConfigError("give either --file or --question with --context, not both")

@@ -61,14 +61,19 @@ def load_export_signatures(path: str, needed: str, kind: str = "") -> dict:
     return signatures
 
 
-def texts_to_run(argv: list[str], model_dir: str | None, saved_model: str | None,
-                 texts: list[str] | None) -> list[str]:
-    """The `--text`s of a verb that reads `--model_dir` or `--saved_model` (exactly one):
-    no stray arguments, at least one text, none blank; else a one-line ConfigError."""
+def check_source(argv: list[str], model_dir: str | None, saved_model: str | None) -> None:
+    """No stray arguments, and exactly one of `--model_dir` and `--saved_model`."""
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
     if bool(model_dir) == bool(saved_model):
         raise ConfigError("give exactly one of --model_dir and --saved_model")
+
+
+def texts_to_run(argv: list[str], model_dir: str | None, saved_model: str | None,
+                 texts: list[str] | None) -> list[str]:
+    """The `--text`s of a verb that reads `--model_dir` or `--saved_model` (exactly one):
+    no stray arguments, at least one text, none blank; else a one-line ConfigError."""
+    check_source(argv, model_dir, saved_model)
     if not texts or any(not text.strip() for text in texts):
         raise ConfigError("--text: give one or more non-empty texts")
     return texts

@@ -5,9 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tasks.question_answering.windows import NEG
 from tasks.task_model import TaskModel
-
-NEG = -1e9
 
 
 @keras.saving.register_keras_serializable(package="tasks")

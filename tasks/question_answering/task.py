@@ -33,6 +33,7 @@ from tasks.question_answering.windows import (
     WindowShape,
     assemble_windows,
     best_spans,
+    passage_offsets,
     plan_windows,
     window_targets,
 )
@@ -203,7 +204,7 @@ class QuestionAnsweringTask(Task):
         example, window_first, count = plan_windows(
             self.shape, question_ids.row_lengths(), tf.gather(contexts.row_lengths(), context_of))
         windows = Windows(None, None, None, None, example, window_first,
-                          _question_offsets(question_ids, example, self.shape), count)
+                          passage_offsets(self.shape, question_ids.row_lengths(), example), count)
         start, end = window_targets(windows, first, last)
         return EncodedSplit(question_ids, contexts, context_of, example.numpy(),
                             window_first.numpy(), count.numpy(), start.numpy(), end.numpy())
@@ -400,13 +401,6 @@ def answer_tokens(questions: list[Question], context_of: np.ndarray, starts: tf.
         if len(overlapping):
             first[i], last[i] = overlapping[0], overlapping[-1]
     return first, last
-
-
-def _question_offsets(question_ids: tf.RaggedTensor, example: tf.Tensor,
-                      shape: WindowShape) -> tf.Tensor:
-    """Where each window's passage part starts: after [CLS], the question and [SEP]."""
-    lengths = tf.minimum(question_ids.row_lengths(), shape.max_question_tokens)
-    return tf.gather(lengths, example) + 2
 
 
 def _tokenize_in_chunks(tokenizer: Tokenizer, texts: list[str], chunk: int = 2048):

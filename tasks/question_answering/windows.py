@@ -79,7 +79,7 @@ def assemble_windows(shape: WindowShape, questions: tf.RaggedTensor, contexts: t
     one = lambda value: tf.RaggedTensor.from_tensor(tf.fill([rows, 1], value))  # noqa: E731
     ids = tf.concat([one(shape.cls_id), question, one(shape.sep_id), passage,
                      one(shape.sep_id)], axis=1)
-    offset = question.row_lengths() + 2
+    offset = passage_offsets(shape, questions.row_lengths(), example)
     lengths = ids.row_lengths()
     position = tf.range(shape.length, dtype=tf.int64)[None, :]
     real = position < lengths[:, None]
@@ -92,6 +92,13 @@ def assemble_windows(shape: WindowShape, questions: tf.RaggedTensor, contexts: t
         context_mask=tf.cast(in_passage, tf.int32),
         example=example, first=first, offset=offset, count=count,
     )
+
+
+def passage_offsets(shape: WindowShape, question_lengths: tf.Tensor,
+                    example: tf.Tensor) -> tf.Tensor:
+    """Where each window's passage part starts: after [CLS], the (cut) question and [SEP]."""
+    lengths = tf.minimum(tf.cast(question_lengths, tf.int64), shape.max_question_tokens)
+    return tf.gather(lengths, example) + 2
 
 
 def window_targets(windows: Windows, answer_first: tf.Tensor, answer_last: tf.Tensor):
