@@ -4,11 +4,13 @@ One folder a task, named as `--task` names it: `task.py` (the Task), `model.py` 
 backbone), `serving.py` (its signatures and warmup requests), and what only it uses. Shared
 pieces live here: `task.py` (the contract), `task_model.py` (backbone serialization, the
 vocabulary head), `request_checks.py` (serving limits and input checks), `replicas.py`,
-`text_batches.py`, `decoding.py`, `run_files.py`, and `data/`.
+`text_batches.py`, `decoding.py`, `run_files.py`, `data/`, and `text_to_text/`, the core that
+translation and summarization share.
 
     >>> import tasks
     >>> sorted(tasks.TASKS)
-    ['causal_lm', 'masked_lm', 'question_answering', 'text_classification', 'translation']
+    ['causal_lm', 'masked_lm', 'question_answering', 'summarization', 'text_classification',
+     'translation']
 
 A task defined elsewhere joins with `tasks.register(MyTask)`.
 """
@@ -18,6 +20,7 @@ from tasks.data import DataError
 from tasks.masked_lm import MaskedLanguageModelingTask
 from tasks.question_answering import QuestionAnsweringTask
 from tasks.request_checks import ServingLimits
+from tasks.summarization import SummarizationTask
 from tasks.task import DataSpec, Task
 from tasks.text_classification import TextClassificationTask
 from tasks.translation import TranslationTask
@@ -36,7 +39,7 @@ def register(task: type[Task]) -> type[Task]:
 
 
 for _task in (LanguageModelingTask, MaskedLanguageModelingTask, TextClassificationTask,
-              TranslationTask, QuestionAnsweringTask):
+              TranslationTask, QuestionAnsweringTask, SummarizationTask):
     register(_task)
 
 
@@ -55,6 +58,7 @@ __all__ = [
     "MaskedLanguageModelingTask",
     "QuestionAnsweringTask",
     "ServingLimits",
+    "SummarizationTask",
     "Task",
     "TextClassificationTask",
     "TranslationTask",

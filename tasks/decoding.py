@@ -85,6 +85,7 @@ def generate(
     top_k=0,
     top_p=1.0,
     seed=0,
+    min_new_tokens=0,
     num_beams: int = 1,
     no_repeat_ngram_size: int = 0,
     stop_token_ids: Sequence[int] = (),
@@ -101,6 +102,8 @@ def generate(
         max_new_tokens, temperature, top_k, top_p, seed: a scalar, or a [B] tensor with one
             value per prompt (a serving request's own settings). temperature 0 is greedy,
             top_k 0 and top_p 1 are off.
+        min_new_tokens: a scalar or [B]: no stop token before this many new tokens (a
+            summary that must say something); at most max_new_tokens.
         num_beams: beam search width (a Python int). Beam search is deterministic: it ignores
             temperature, top_k, top_p and seed. Beams are ranked by their plain sum of token
             log-probabilities (no length normalisation); a beam that emits a stop token keeps
@@ -131,7 +134,8 @@ def generate(
                bool(jit_compile) and not options[1])
     _ensure_built(model)
     inputs = _checked_inputs(
-        model, prompt_ids, prompt_lengths, max_new_tokens, temperature, top_k, top_p, seed
+        model, prompt_ids, prompt_lengths, max_new_tokens, temperature, top_k, top_p, seed,
+        min_new_tokens,
     )
     if tf.executing_eagerly():
         # One traced loop per model and options, reused by every eager call: stepping the loop
@@ -231,7 +235,7 @@ def _tensor(value, dtype: tf.DType, name: str) -> tf.Tensor:
 
 
 def _checked_inputs(model, prompt_ids, prompt_lengths, *per_row):
-    """The inputs as int32/float32 tensors, [B, P] and five [B]; bad ones fail (see `generate`)."""
+    """The inputs as int32/float32 tensors, [B, P] and six [B]; bad ones fail (see `generate`)."""
     ids = _tensor(prompt_ids, tf.int32, "prompt_ids")
     lengths = _tensor(prompt_lengths, tf.int32, "prompt_lengths")
     if ids.shape.rank != 2 or lengths.shape.rank != 1:
@@ -239,8 +243,8 @@ def _checked_inputs(model, prompt_ids, prompt_lengths, *per_row):
             f"prompt_ids must be [batch, length] and prompt_lengths [batch], got shapes "
             f"{ids.shape} and {lengths.shape}"
         )
-    names = ("max_new_tokens", "temperature", "top_k", "top_p", "seed")
-    dtypes = (tf.int32, tf.float32, tf.int32, tf.float32, tf.int32)
+    names = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "min_new_tokens")
+    dtypes = (tf.int32, tf.float32, tf.int32, tf.float32, tf.int32, tf.int32)
     values = [_tensor(v, dtype, name) for v, dtype, name in zip(per_row, dtypes, names)]
     batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
 
@@ -273,6 +277,8 @@ def _checked_inputs(model, prompt_ids, prompt_lengths, *per_row):
             f"prompt token ids must be in 0..{vocab_size - 1}",
         )
     checks.scalars(*values[:4])
+    checks.require(tf.reduce_all((values[5] >= 0) & (values[5] <= values[0])),
+                   "min_new_tokens must be in 0..max_new_tokens")
     with tf.control_dependencies(checks.assertions):
         return tuple(tf.identity(x) for x in (ids, lengths, *values))
 
@@ -298,8 +304,9 @@ def _compiled(model: keras.Model, options: tuple):
         ids = tf.TensorSpec([None, None], tf.int32)
         ints, floats = tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32)
 
-        @tf.function(input_signature=[ids, ints, ints, floats, ints, floats, ints])
-        def run(prompt_ids, lengths, max_new_tokens, temperature, top_k, top_p, seed):
+        @tf.function(input_signature=[ids, ints, ints, floats, ints, floats, ints, ints])
+        def run(prompt_ids, lengths, max_new_tokens, temperature, top_k, top_p, seed,
+                min_new_tokens):
             return _generate(
                 model_ref(),
                 prompt_ids,
@@ -309,6 +316,7 @@ def _compiled(model: keras.Model, options: tuple):
                 top_k,
                 top_p,
                 seed,
+                min_new_tokens,
                 *options,
             )
 
@@ -329,19 +337,20 @@ class _Loop(NamedTuple):
     scores: tf.Tensor  # [rows]: beam scores (sum of log-probabilities)
 
 
-def _generate(model, prompt_ids, lengths, max_new, temperature, top_k, top_p, seed,
+def _generate(model, prompt_ids, lengths, max_new, temperature, top_k, top_p, seed, min_new,
               num_beams, ngram, stops, length_penalty=0.0, with_scores=False, jit_compile=False):
     """The decoding loop on validated inputs (all per-row values [B])."""
-    decoding = _Decoding(model, prompt_ids, lengths, max_new, (temperature, top_k, top_p, seed),
-                         num_beams, ngram, stops, length_penalty, with_scores)
+    decoding = _Decoding(model, prompt_ids, lengths, (max_new, min_new),
+                         (temperature, top_k, top_p, seed), num_beams, ngram, stops,
+                         length_penalty, with_scores)
     return decoding.run(jit_compile)
 
 
 class _Decoding:
     """One call of `generate`: the fixed facts of the batch, and the steps of its loop."""
 
-    def __init__(self, model, prompt_ids, lengths, max_new, sampling, num_beams, ngram, stops,
-                 length_penalty=0.0, with_scores=False):
+    def __init__(self, model, prompt_ids, lengths, new_range, sampling, num_beams, ngram,
+                 stops, length_penalty=0.0, with_scores=False):
         self.model = model
         self.length_penalty, self.with_scores = length_penalty, with_scores
         self.window = context_length(model)
@@ -350,12 +359,14 @@ class _Decoding:
         keep = None if self.window is None else self.window - 1
         prompt_ids, lengths = _last_tokens(prompt_ids, lengths, keep)
         self.batch = tf.shape(prompt_ids)[0]
+        max_new, min_new = new_range
         self.new_width = tf.reduce_max(max_new)
         if num_beams > 1:  # each row becomes num_beams consecutive rows
-            prompt_ids, lengths, max_new = (
-                tf.repeat(x, num_beams, axis=0) for x in (prompt_ids, lengths, max_new)
+            prompt_ids, lengths, max_new, min_new = (
+                tf.repeat(x, num_beams, axis=0) for x in (prompt_ids, lengths, max_new, min_new)
             )
         self.prompt_ids, self.lengths, self.max_new = prompt_ids, lengths, max_new
+        self.min_new = min_new
         self.temperature, self.top_k, self.top_p, self.seed = sampling
         self.num_beams, self.ngram = num_beams, ngram
         self.stop_ids = tf.constant(stops, tf.int32, shape=[len(stops)])
@@ -467,6 +478,12 @@ class _Decoding:
         if self.ngram:
             ban = _repeat_ban(tokens, loop.position, self.ngram, tf.shape(logits)[-1])
             logits = tf.where(ban, float("-inf"), logits)
+        if self.stop_ids.shape[0]:  # no stop token before min_new_tokens
+            is_stop = tf.reduce_any(
+                tf.range(tf.shape(logits)[-1])[:, None] == self.stop_ids[None, :], axis=1
+            )
+            early = (step < self.min_new)[:, None] & is_stop[None, :]
+            logits = tf.where(early, float("-inf"), logits)
         if self.num_beams == 1:
             choice = _sample(logits, self.temperature, self.top_k, self.top_p, self.seed, step)
             if self.with_scores:  # the chosen tokens' log-probabilities, summed per row

@@ -40,13 +40,16 @@ class DataSpec:
 
     `dataset` is a named dataset or a path; `tokenizer` the kind of tokenizer to learn when the
     run has none yet; `vocab_size` its size bound; `sequence_length` the longest input the
-    model takes (windows, padding, truncation).
+    model takes (windows, padding, truncation); `backbone` the class of the backbone the run
+    will build, when known, for tasks that lay their data out by kind of backbone (an
+    encoder-decoder or one causal sequence).
     """
 
     dataset: str
     tokenizer: str
     sequence_length: int
     vocab_size: int | None = None
+    backbone: type | None = None
 
 
 class Task(abc.ABC):

@@ -125,7 +125,7 @@ def translation_speeds(model, batch_sizes, new_tokens: int, repeats: int) -> Non
     import tensorflow as tf
 
     from tasks.decoding import generate
-    from tasks.translation.model import SourceConditioned
+    from tasks.text_to_text.model import SourceConditioned
 
     class Recomputing(SourceConditioned):
         """The decoder recomputing every layer's cross-attention keys and values each step."""

@@ -57,6 +57,7 @@ class Experiment:
     before: tuple[Stage, ...] = ()  # stages that run first (pretraining)
     data: str | None = None  # a data step of this script, its output passed as "{data}"
     time_to: float | None = None  # report the wall time from process start to this val loss
+    baseline: str | None = None  # a baseline step of this script, its figures put beside ours
 
     @property
     def split(self) -> str:
@@ -211,6 +212,14 @@ EXPERIMENTS: dict[str, Experiment] = {
             "60 min", "5 min",
         ),
         Experiment(
+            "aeslc_transformer",
+            "Zhang & Tetreault 2019 AESLC email -> subject line, test ROUGE-L F against the "
+            "three annotations (rouge-score, Porter stemmer); ours: transformer_summarizer_small "
+            "from scratch, 4 beams, beside the lead-N-words baseline (N tuned on dev)",
+            "test_rougeL", 23.44, "zoo.train", ("--model=transformer_summarizer_small",),
+            "50 min", "5 min", baseline="aeslc_lead",
+        ),
+        Experiment(
             "wikitext2_lstm_medium",
             "Zaremba et al. 2014's medium LSTM on WikiText-2 (no figure we can vouch for)",
             "test_perplexity", None, "zoo.train",
@@ -296,6 +305,30 @@ def squad_mlm_corpus(runs_dir: str) -> str:
 DATA_STEPS = {"mlm_corpus": mlm_corpus, "squad_mlm_corpus": squad_mlm_corpus}
 
 
+def aeslc_lead(split: str) -> dict:
+    """The lead baseline on AESLC: each email's first N words, N (1..20) best by dev ROUGE-L,
+    scored on `split` against the annotations as our model is."""
+    from zoo.startup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from tasks.summarization.rouge import lead_summaries, rouge_scores
+    from tasks.summarization.summaries import load_references, load_summaries
+
+    examples = load_summaries("aeslc")
+
+    def scores(part: str, words: int) -> dict:
+        emails = examples.split(part)[0]
+        refs = load_references("aeslc", examples, part).references
+        return rouge_scores(lead_summaries(emails, words), refs)
+
+    best = max(range(1, 21), key=lambda n: scores("validation", n)["rougeL"])
+    found = scores(split, best)
+    return {"lead_words": best, **{f"lead_{k}": found[k] for k in ("rouge1", "rouge2", "rougeL")}}
+
+
+BASELINES = {"aeslc_lead": aeslc_lead}
+
+
 def reproduce(experiment: Experiment, runs_dir: str, extra: list[str]) -> dict:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     model_dir = os.path.join(runs_dir, f"{experiment.name}-{stamp}")
@@ -335,6 +368,12 @@ def reproduce(experiment: Experiment, runs_dir: str, extra: list[str]) -> dict:
     }
     if experiment.time_to is not None:
         result.update(time_to_loss(model_dir, experiment.time_to))
+    if experiment.key == "rougeL":  # ROUGE-1 and -2 go beside ROUGE-L, as the papers give all
+        with open(path, encoding="utf-8") as f:
+            figures = json.load(f)
+        result.update({k: float(figures[k]) for k in ("rouge1", "rouge2")})
+    if experiment.baseline:
+        result.update(BASELINES[experiment.baseline](experiment.split))
     if experiment.key == "f1":  # SQuAD: exact match goes beside F1, as the papers give both
         with open(path, encoding="utf-8") as f:
             result["exact_match"] = float(json.load(f)["exact_match"])
@@ -356,7 +395,7 @@ def time_to_loss(model_dir: str, target: float) -> dict:
 
 
 def result_line(result: dict) -> str:
-    digits = 2 if result["metric"].endswith(("perplexity", "bleu", "f1")) else 4
+    digits = 2 if result["metric"].endswith(("perplexity", "bleu", "f1", "rougeL")) else 4
     if result["metric"].endswith("accuracy"):
         digits = 3
     paper = "n/a" if result["paper"] is None else f"{result['paper']:g}"
@@ -364,6 +403,11 @@ def result_line(result: dict) -> str:
     line = f"{result['experiment']} {result['metric']} ours={ours} paper={paper}"
     if "exact_match" in result:
         line += f" exact_match={result['exact_match']:.2f}"
+    if "rouge1" in result:
+        line += f" rouge1={result['rouge1']:.2f} rouge2={result['rouge2']:.2f}"
+    if "lead_words" in result:
+        line += (f" lead{result['lead_words']}: rouge1={result['lead_rouge1']:.2f} "
+                 f"rouge2={result['lead_rouge2']:.2f} rougeL={result['lead_rougeL']:.2f}")
     if "target_loss" in result:
         reached = result["seconds_to_target"]
         line += (f" time_to_{result['target_loss']:g}=" +

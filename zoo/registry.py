@@ -280,6 +280,16 @@ PRESETS: dict[str, Preset] = {
             reference_vocab_size=8000,
         ),
         Preset(
+            "transformer_summarizer_small",
+            "transformer_seq2seq_small's shape reading 256 source tokens: AESLC emails (p90)",
+            TransformerSeq2Seq,
+            dict(sequence_length=256, num_layers=3, num_heads=4, hidden_dim=256,
+                 intermediate_dim=1024, dropout=0.1),
+            task="summarization",
+            training=tasks.SummarizationTask.recipe,
+            reference_vocab_size=8000,
+        ),
+        Preset(
             "lstm_seq2seq_attention",
             "LSTM encoder-decoder with Luong attention (TensorFlow's NMT tutorial), width 256",
             LSTMSeq2SeqAttention,

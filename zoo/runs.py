@@ -69,6 +69,7 @@ class RunSpec:
             tokenizer=config.tokenizer,
             sequence_length=int(self.backbone_config["sequence_length"]),
             vocab_size=config.vocab_size,
+            backbone=self.preset.backbone,
         )
 
     def make_task(self, run_dir: str | None = None, tokenizer: Any = None) -> tasks.Task:

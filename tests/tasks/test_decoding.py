@@ -252,6 +252,22 @@ def test_beams_end_at_per_row_limits_and_stop_tokens(transformer):
     assert new_lengths[0] <= 3
 
 
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_min_new_tokens_holds_stop_tokens_back(transformer, num_beams):
+    _, ids, lengths = prompts(3, 2, seed=4)
+    free = generate(transformer, ids, lengths, max_new_tokens=8, num_beams=num_beams)[0].numpy()
+    stop = int(free[0, 0])  # row 0 would stop at once
+    kwargs = dict(max_new_tokens=8, num_beams=num_beams, stop_token_ids=[stop])
+    stopped = generate(transformer, ids, lengths, **kwargs)[1].numpy()
+    assert stopped[0] == 1
+    new_ids, held = generate(transformer, ids, lengths, min_new_tokens=[4, 0], **kwargs)
+    new_ids, held = new_ids.numpy(), held.numpy()
+    assert held[0] >= 4 and stop not in new_ids[0, :4]
+    assert held[1] == stopped[1]  # min_new_tokens 0: as without it
+    with pytest.raises(ValueError, match="min_new_tokens"):
+        generate(transformer, ids, lengths, max_new_tokens=3, min_new_tokens=4)
+
+
 @pytest.mark.parametrize(
     "mode, sizes",
     [({}, (1, 2, 3)), (dict(temperature=1.0, seed=3), (2,)), (dict(num_beams=2), (2,))],

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tasks import DataSpec, TranslationTask
 from tasks.data import DataError
 from tasks.decoding import generate
-from tasks.translation.model import Seq2SeqLM
+from tasks.text_to_text.model import Seq2SeqLM
 from tasks.translation.task import translation_scores
 from tests.tasks.harness import run_task_test
 from zoo.config import RunConfig
@@ -139,26 +139,3 @@ def test_directions_and_bad_pairs(tmp_path, pairs_folder):
     (tmp_path / "bad.tsv").write_text("only one column\n")
     with pytest.raises(DataError, match="1 column"):
         TranslationTask.create(DataSpec(str(tmp_path / "bad.tsv"), "word", 10), {})
-
-
-def test_length_buckets_cover_every_pair_once_an_epoch_and_are_keyed_by_step():
-    from tasks.translation.length_buckets import LengthBuckets
-
-    rng = np.random.default_rng(0)
-    sources = [rng.integers(3, 9, size=rng.integers(1, 30)) for _ in range(1000)]
-    targets = [rng.integers(3, 9, size=rng.integers(1, 30)) for _ in range(1000)]
-    buckets = LengthBuckets(sources, targets, sequence_length=32)
-    assert buckets.ends == [8, 16, 24, 32]
-    per_epoch = buckets.batches_per_epoch(16)
-    seen = []
-    for step in range(per_epoch):
-        features, outputs, weights = buckets.batch(16, 7, step, pad=0, bos=1, eos=2)
-        width = features["source_ids"].shape[1]
-        assert width in buckets.ends and outputs.shape == (16, width)
-        lengths = weights.sum(1).astype(int)  # target + </s>, within the bucket
-        assert (lengths <= width).all()
-        seen += [tuple(s) for s in features["source_ids"][:, :3]]
-    assert per_epoch * 16 > 900  # nearly every pair (each bucket drops a partial batch)
-    again = LengthBuckets(sources, targets, 32).batch(16, 7, 5, pad=0, bos=1, eos=2)
-    first = buckets.batch(16, 7, 5, pad=0, bos=1, eos=2)
-    np.testing.assert_array_equal(again[0]["source_ids"], first[0]["source_ids"])

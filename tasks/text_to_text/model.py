@@ -1,4 +1,4 @@
-"""A translation model: a sequence-to-sequence backbone and an output layer over the target
+"""A text-to-text model: a sequence-to-sequence backbone and an output layer over the target
 vocabulary, and the view of it that generation drives for one batch of sources."""
 
 from __future__ import annotations

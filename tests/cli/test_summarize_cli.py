@@ -1,0 +1,63 @@
+"""`python -m zoo.summarize` from a run directory and from an export, and its bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXPORT = "--saved_model=export/transformer_seq2seq_small/1"
+
+
+@pytest.fixture(scope="module")
+def trained(run_module, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("summarize")
+    rng = np.random.default_rng(0)
+    rows = [list(rng.choice(list("abcdefgh"), 10)) for _ in range(300)]
+    lines = "".join(f"{' '.join(r)}\t{' '.join(r[:2])}\n" for r in rows)  # the lead two words
+    (work / "pairs.tsv").write_text(lines)
+    (work / "email.txt").write_text("a b c d\ne f g h\n")
+    (work / "latin1.txt").write_bytes(b"caf\xe9")
+    result = run_module(
+        "zoo.train", "--model=transformer_seq2seq_small", "--task=summarization",
+        f"--data={work / 'pairs.tsv'}", "--tokenizer=word", "--set=num_layers=1",
+        "--set=hidden_dim=32", "--set=intermediate_dim=64", "--set=sequence_length=12",
+        "--set=max_target_tokens=4", "--train_steps=10", "--eval_batches=1",
+        "--set=rouge_examples=5", "--model_dir=run", "--export_dir=export", cwd=work,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (work / "run" / "predictions.jsonl").is_file()
+    return work
+
+
+@pytest.mark.parametrize("source", ["--model_dir=run", EXPORT])
+def test_summarize_prints_one_line_per_text_and_file(run_module, trained, source):
+    result = run_module("zoo.summarize", source, "--text=a b c d e f g h", "--file=email.txt",
+                        "--num_beams=2", "--no_repeat_ngram_size=1", cwd=trained)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("\n") == 2  # one line each, even an empty summary
+
+
+def test_long_sources_are_cut_not_refused(run_module, trained):
+    long = " ".join(["a b c d e f g h"] * 10)  # 80 words for a 12-token model
+    for source in ("--model_dir=run", EXPORT):
+        result = run_module("zoo.summarize", source, f"--text={long}", cwd=trained)
+        assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--model_dir=run"], "non-empty"),
+        (["--model_dir=run", "--file=missing.txt"], "cannot read"),
+        (["--model_dir=run", "--file=latin1.txt"], "not UTF-8"),
+        ([EXPORT, "--text=a", "--num_beams=5"], "num_beams"),
+        ([EXPORT, "--text=a", "--no_repeat_ngram_size=7"], "no_repeat_ngram_size"),
+        (["--saved_model=export/transformer_seq2seq_small", "--text=a"], "no SavedModel"),
+    ],
+)
+def test_summarize_bad_input_is_one_line(run_module, trained, args, fragment):
+    result = run_module("zoo.summarize", *args, cwd=trained)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert fragment in result.stderr.strip().splitlines()[-1]
