@@ -64,14 +64,14 @@ class SummarizationTask(TextToTextTask):
         tokenizer="sentencepiece",
         vocab_size=8000,
         batch_size=32,
-        train_steps=3000,
+        train_steps=2000,
         learning_rate=1e-3,
         warmup_steps=300,
         min_learning_rate=5e-5,
         weight_decay=0.01,
         beta_2=0.98,
-        eval_every=1000,
-        checkpoint_every=1000,
+        eval_every=500,
+        checkpoint_every=500,
         eval_batches=10,
     )
     greedy_keys = ("rougeL",)
