@@ -220,6 +220,13 @@ EXPERIMENTS: dict[str, Experiment] = {
             "50 min", "5 min", baseline="aeslc_lead",
         ),
         Experiment(
+            "aeslc_transformer_copy",
+            "As aeslc_transformer, with a copy mechanism (See et al. 2017's pointer-generator: "
+            "transformer_summarizer_copy)",
+            "test_rougeL", 23.44, "zoo.train", ("--model=transformer_summarizer_copy",),
+            "50 min", "5 min", baseline="aeslc_lead",
+        ),
+        Experiment(
             "wikitext2_lstm_medium",
             "Zaremba et al. 2014's medium LSTM on WikiText-2 (no figure we can vouch for)",
             "test_perplexity", None, "zoo.train",

@@ -131,6 +131,9 @@ _TRANSLATION_TRAINING = dict(
 
 # Zaremba et al.'s softmax layer is its own matrix with a bias, and they train on streams:
 # truncated BPTT, the state running on across consecutive batches.
+# transformer_seq2seq_small's shape reading 128 source tokens, for AESLC's emails.
+_SUMMARIZER = dict(sequence_length=128, num_layers=3, num_heads=4, hidden_dim=256,
+                   intermediate_dim=1024, dropout=0.1)
 _ZAREMBA_TASK = dict(tie_embeddings=False, head_bias=True, stateful=True)
 
 
@@ -284,9 +287,19 @@ PRESETS: dict[str, Preset] = {
             "transformer_seq2seq_small's shape reading an email's first 128 tokens (AESLC: "
             "a third of emails are longer)",
             TransformerSeq2Seq,
-            dict(sequence_length=128, num_layers=3, num_heads=4, hidden_dim=256,
-                 intermediate_dim=1024, dropout=0.1),
+            _SUMMARIZER,
             task="summarization",
+            training=tasks.SummarizationTask.recipe,
+            reference_vocab_size=8000,
+        ),
+        Preset(
+            "transformer_summarizer_copy",
+            "transformer_summarizer_small with a copy mechanism (See et al. 2017's "
+            "pointer-generator): names and numbers come from the email",
+            TransformerSeq2Seq,
+            _SUMMARIZER,
+            task="summarization",
+            task_options={"copy_attention": True},
             training=tasks.SummarizationTask.recipe,
             reference_vocab_size=8000,
         ),

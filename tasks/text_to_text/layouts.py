@@ -87,9 +87,13 @@ class EncoderDecoder:
     def encode_sources(self, source: tf.RaggedTensor):
         return pad_rows(source, self.lengths.source, self.ids["pad"])
 
-    def model(self, backbone, vocab_size: int, tie_embeddings: bool, name: str) -> keras.Model:
-        model = Seq2SeqLM(backbone, vocab_size, tie_embeddings=tie_embeddings, name=name,
-                          dtype=backbone.dtype_policy)
+    def model(self, backbone, vocab_size: int, tie_embeddings: bool, name: str,
+              copy_attention: bool = False) -> keras.Model:
+        if copy_attention and not hasattr(backbone, "decode_sequence"):
+            raise DataError(f"copy_attention needs a backbone with decode_sequence; "
+                            f"{type(backbone).__name__} has none")
+        model = Seq2SeqLM(backbone, vocab_size, tie_embeddings=tie_embeddings,
+                          copy_attention=copy_attention, name=name, dtype=backbone.dtype_policy)
         ones = tf.ones([1, 2], tf.int32)
         model({"source_ids": ones, "source_mask": ones, "target_ids": ones})
         return model
@@ -98,7 +102,8 @@ class EncoderDecoder:
         """New target ids [B, N], their lengths [B] and scores [B] for ragged source ids."""
         source_ids, source_mask = self.encode_sources(source)
         batch = tf.shape(source_ids)[0]
-        conditioned = model.conditioned(model.encode(source_ids, source_mask), source_mask)
+        conditioned = model.conditioned(model.encode(source_ids, source_mask), source_mask,
+                                        source_ids)
         return generate(conditioned, tf.fill([batch, 1], self.ids["bos"]),
                         tf.ones([batch], tf.int32), return_scores=True, **decoding)
 
@@ -146,7 +151,11 @@ class DecoderOnly:
         weights = tf.cast((positions >= start) & (positions < end), tf.float32)
         return inputs, outputs, weights
 
-    def model(self, backbone, vocab_size: int, tie_embeddings: bool, name: str) -> keras.Model:
+    def model(self, backbone, vocab_size: int, tie_embeddings: bool, name: str,
+              copy_attention: bool = False) -> keras.Model:
+        if copy_attention:
+            raise DataError("copy_attention needs an encoder-decoder; a GPT reads its source "
+                            "in its own context")
         model = CausalLM(backbone, vocab_size, tie_embeddings=tie_embeddings, name=name,
                          dtype=backbone.dtype_policy)
         model(tf.ones([1, 2], tf.int32))

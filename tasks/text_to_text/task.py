@@ -51,6 +51,8 @@ class TextToTextOptions:
         max_target_tokens: targets are cut to this many tokens, and batches pad the target
             side to it (None: as long as the source, translation's way).
         tie_embeddings: the output layer is the decoder's token embedding.
+        copy_attention: an encoder-decoder may also copy source tokens (See et al. 2017's
+            pointer-generator, `copy_attention.py`), for names and numbers it cannot spell.
     """
 
     source_column: Any = None
@@ -63,6 +65,7 @@ class TextToTextOptions:
     no_repeat_ngram_size: int = 0
     max_target_tokens: int | None = None
     tie_embeddings: bool = True
+    copy_attention: bool = False
 
 
 class TextToTextTask(Task):
@@ -248,14 +251,16 @@ class TextToTextTask(Task):
     def build_model(self, backbone) -> keras.Model:
         self.use_layout_of(backbone)
         return self.layout.model(backbone, self.tokenizer.vocab_size,
-                                 self.options.tie_embeddings, self.name)
+                                 self.options.tie_embeddings, self.name,
+                                 copy_attention=self.options.copy_attention)
 
     @classmethod
     def model_for(cls, backbone, vocab_size: int, options) -> keras.Model:
         ids = {"pad": 0, "bos": 1, "eos": 2}
         length = backbone.sequence_length
         layout = layout_for(backbone, ids, Lengths(length, length - 1, length, True), cls.name)
-        return layout.model(backbone, vocab_size, options.tie_embeddings, cls.name)
+        return layout.model(backbone, vocab_size, options.tie_embeddings, cls.name,
+                            copy_attention=options.copy_attention)
 
     # ----------------------------------------------------------------------------- training
 

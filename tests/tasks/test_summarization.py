@@ -183,16 +183,19 @@ TINY = {"num_layers": 1, "num_heads": 2, "hidden_dim": 48, "intermediate_dim": 9
         "sequence_length": 16, "dropout": 0.0}
 
 
-@pytest.mark.parametrize("model", ["transformer_seq2seq_small", "transformer_lm_tiny"],
-                         ids=["encoder_decoder", "decoder_only"])
+@pytest.mark.parametrize("model, copy", [("transformer_seq2seq_small", True),
+                                         ("transformer_lm_tiny", False)],
+                         ids=["encoder_decoder_copying", "decoder_only"])
 def test_a_tiny_model_learns_a_synthetic_summary_through_the_harness(
-        summaries_folder, tmp_path, model):
+        summaries_folder, tmp_path, model, copy):
+    # (translation's harness test runs the encoder-decoder without copying)
     config = RunConfig(
         model=model, task="summarization", data=str(summaries_folder), tokenizer="word",
         model_overrides=TINY, batch_size=32, train_steps=300, eval_every=300,
         checkpoint_every=300, learning_rate=3e-3, warmup_steps=30, eval_batches=2,
         task_options={"num_beams": 2, "max_target_tokens": 4, "label_smoothing": 0.0,
-                      "source_column": "text", "target_column": "summary"},
+                      "source_column": "text", "target_column": "summary",
+                      "copy_attention": copy},
     )
     result = run_task_test(config, tmp_path, learns_by=0.5)
     assert result.final["rougeL"] > 90 and result.final["rouge2"] > 85, result.final
@@ -202,3 +205,61 @@ def test_a_tiny_model_learns_a_synthetic_summary_through_the_harness(
     first = json.loads(lines[0])
     assert len(lines) == 100 and set(first) == {"id", "prediction", "references"}
     assert first["prediction"] == first["references"][0], first
+
+
+# ----------------------------------------------------------------------------- copying
+
+
+def test_copy_attention_mixes_two_distributions_into_log_probabilities():
+    from tasks.text_to_text.copy_attention import CopyAttention
+
+    layer = CopyAttention(vocab_size=10, hidden_dim=4)
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(size=(2, 3, 10)), tf.float32)
+    hidden = tf.constant(rng.normal(size=(2, 3, 4)), tf.float32)
+    encoded = tf.constant(rng.normal(size=(2, 5, 4)), tf.float32)
+    mask = tf.constant([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    ids = tf.constant([[7, 7, 3, 9, 9], [1, 2, 3, 4, 5]])
+    out = layer(logits, hidden, encoded, mask, ids)
+    np.testing.assert_allclose(tf.reduce_sum(tf.exp(out), -1).numpy(), 1.0, rtol=1e-5)
+    layer.gate.bias.assign([-50.0])  # p_gen = 0: only copying, only from real source tokens
+    copied = tf.exp(layer(logits, hidden, encoded, mask, ids)).numpy()
+    assert copied[0, :, [7, 3]].sum(axis=0) == pytest.approx(1.0, abs=1e-5)  # 9 is padding
+    assert copied[1, :, 0].max() < 1e-6 and copied[1, :, 6:].max() < 1e-6
+
+
+def held_out_names(count: int, seed: int, copied: str, seen: str) -> list[tuple[str, str]]:
+    """"cc X please call A about B today" -> "A B": A, B from `copied` names, X from `seen`."""
+    rng = np.random.default_rng(seed)
+    names = {p: [f"{p}{i}" for i in range(60)] for p in (copied, seen)}
+    rows = []
+    for _ in range(count):
+        a, b = rng.choice(names[copied], 2, replace=False)
+        rows.append((f"cc {rng.choice(names[seen])} please call {a} about {b} today", f"{a} {b}"))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def names_folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("names")
+    # Training summaries hold only "t" names; the dev ones hold only "h" names, which training
+    # shows in sources (so they have tokens) but never as a summary.
+    for split, rows in (("train", held_out_names(2000, 1, "t", "h")),
+                        ("dev", held_out_names(60, 2, "h", "t"))):
+        (path / f"{split}.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in rows))
+    return path
+
+
+def test_copy_attention_writes_names_never_seen_in_a_summary(names_folder, tmp_path):
+    from zoo.runs import make_trainer
+
+    found = {}
+    for copy in (False, True):
+        config = RunConfig(
+            model="transformer_seq2seq_small", task="summarization", data=str(names_folder),
+            tokenizer="word", model_overrides=TINY, batch_size=32, train_steps=250,
+            eval_every=250, checkpoint_every=250, learning_rate=3e-3, warmup_steps=25,
+            eval_batches=1, task_options={"num_beams": 1, "max_target_tokens": 3,
+                                          "copy_attention": copy})
+        found[copy] = make_trainer(config, str(tmp_path / f"copy_{copy}")).fit().validation
+    assert found[True]["rougeL"] > 80 > 20 > found[False]["rougeL"], found

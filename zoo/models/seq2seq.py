@@ -59,8 +59,14 @@ class TransformerSeq2Seq(keras.Model):
 
     def call(self, features, training=None):
         encoded = self.encode(features["source_ids"], features["source_mask"], training=training)
-        return self.decoder(features["target_ids"], encoder_outputs=encoded,
-                            encoder_padding_mask=features["source_mask"], training=training)
+        return self.decode_sequence(features["target_ids"], encoded, features["source_mask"],
+                                    training=training)
+
+    def decode_sequence(self, target_ids, encoded, source_mask, training=None):
+        """Hidden states [B, T, D] of a whole target over encoded sources (a task head that
+        reads the encoding too, such as a copy mechanism, encodes once and calls this)."""
+        return self.decoder(target_ids, encoder_outputs=encoded,
+                            encoder_padding_mask=source_mask, training=training)
 
     @property
     def _default_save_signature(self):
@@ -177,9 +183,14 @@ class LSTMSeq2SeqAttention(keras.Model):
 
     def call(self, features, training=None):
         encoded = self.encode(features["source_ids"], features["source_mask"], training=training)
+        return self.decode_sequence(features["target_ids"], encoded, features["source_mask"],
+                                    training=training)
+
+    def decode_sequence(self, target_ids, encoded, source_mask, training=None):
+        """Hidden states [B, T, D] of a whole target over encoded sources."""
         state = self.initial_decoding_state(ops.shape(encoded)[0], None,
-                                            source=(encoded, features["source_mask"]))
-        hidden, _ = self._step(features["target_ids"], state, training=training)
+                                            source=(encoded, source_mask))
+        hidden, _ = self._step(target_ids, state, training=training)
         return hidden
 
     def _step(self, target_ids, state, training=None):
