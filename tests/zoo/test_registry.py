@@ -10,7 +10,8 @@ def test_every_preset_is_listed_in_order():
     assert zoo.list_models() == [
         "transformer_lm_tiny", "transformer_lm_tiny_speedrun", "transformer_lm_small", "gpt2_small",
         "lstm_lm_small", "lstm_lm_medium", "lstm_lm_large", "bert_tiny", "bert_mini",
-        "bert_small", "transformer_seq2seq_small", "lstm_seq2seq_attention", "bag_of_words",
+        "bert_small", "transformer_seq2seq_small", "transformer_summarizer_small",
+        "transformer_summarizer_copy", "lstm_seq2seq_attention", "bag_of_words",
         "ngram_lm",
     ]
 
