@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +57,13 @@ def test_summarize_bad_input_is_one_line(run_module, trained, args, fragment):
     result = run_module("zoo.summarize", *args, cwd=trained)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert fragment in result.stderr.strip().splitlines()[-1]
+
+
+def test_evaluate_reports_rouge_and_writes_the_predictions(run_module, trained):
+    result = run_module("zoo.evaluate", "--model_dir=run", "--split=test", cwd=trained)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads((trained / "run" / "eval_test.json").read_text())
+    assert 0 <= figures["rougeL"] <= 100 and "Porter stemmer on" in figures["rouge"]
+    assert "rougeL" in result.stdout
+    lines = (trained / "run" / "predictions_test.jsonl").read_text().splitlines()
+    assert set(json.loads(lines[0])) == {"id", "prediction", "references"}
