@@ -285,7 +285,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "transformer_summarizer_small",
             "transformer_seq2seq_small's shape reading an email's first 128 tokens (AESLC: "
-            "a third of emails are longer)",
+            "40% of emails are longer)",
             TransformerSeq2Seq,
             _SUMMARIZER,
             task="summarization",
