@@ -1,7 +1,9 @@
 """The model zoo: named presets and the `python -m zoo.<verb>` entry points.
 
     >>> import zoo
-    >>> model = zoo.build("transformer_lm_tiny", vocab_size=65)
+    >>> lm = zoo.load("runs/<run>")              # a trained run or an export, see zoo.pipelines
+    >>> lm.generate("ROMEO:", max_new_tokens=40)
+    >>> model = zoo.build("transformer_lm_tiny", vocab_size=65)   # an untrained Keras model
 
 The registry (and with it Keras and the model code) is imported on first use, so entry points
 that never touch a model, like `python -m zoo.serve`, stay free of it.
@@ -20,10 +22,28 @@ if sys.argv[:1] == ["-m"]:
 
     import_tensorflow_quietly()
 
-__all__ = ["PRESETS", "Preset", "build", "get_preset", "list_models"]
+# The public surface, each name from the module that defines it (imported on first use).
+_PUBLIC = {
+    "PRESETS": "zoo.registry",
+    "Preset": "zoo.registry",
+    "build": "zoo.registry",
+    "get_preset": "zoo.registry",
+    "list_models": "zoo.registry",
+    "load": "zoo.pipelines",
+    "Pipeline": "zoo.pipelines",
+    "LanguageModel": "zoo.pipelines",
+    "TextClassifier": "zoo.pipelines",
+    "Classification": "zoo.pipelines",
+    "MaskFiller": "zoo.pipelines",
+    "Translator": "zoo.pipelines",
+    "Summarizer": "zoo.pipelines",
+    "QuestionAnswerer": "zoo.pipelines",
+    "Answer": "zoo.pipelines",
+}
+__all__ = list(_PUBLIC)
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        return getattr(importlib.import_module("zoo.registry"), name)
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -26,10 +26,6 @@ flags.DEFINE_multi_string("question", None, "A question about --context (repeata
 flags.DEFINE_string("context", None, "The passage the --question answers are in.")
 flags.DEFINE_string("file", None, 'JSON lines of {"question", "context", "id" (optional)}.')
 FLAGS = flags.FLAGS
-BATCH = 64  # questions per call, at most
-# Bytes of questions and contexts per call, at most: the export's default request cap
-# (`ServingLimits.max_input_tokens`, which its signature checks against bytes).
-BATCH_BYTES = 1 << 16
 
 
 def read_questions(path: str) -> list[dict]:
@@ -69,61 +65,24 @@ def questions_to_run(argv: list[str]) -> list[dict]:
             for n, q in enumerate(FLAGS.question, 1)]
 
 
-def answerer(model_dir: str | None, saved_model: str | None):
-    """A function (questions, contexts) -> the `answer` signature's outputs, as numpy."""
-    import tensorflow as tf
-
-    if model_dir:
-        from zoo.runs import load_run
-
-        run = load_run(model_dir)
-        if not hasattr(run.task, "answer_graph"):
-            raise ConfigError(f"{model_dir} is a {run.task.name} run, not a question_answering "
-                              "one")
-        call = tf.function(lambda questions, contexts: run.task.answer_graph(
-            run.model, questions, contexts))
-    else:
-        call = cli.load_export_signatures(saved_model, "answer", "question-answering")["answer"]
-
-    def answer(questions: list[str], contexts: list[str]) -> dict:
-        try:
-            outputs = call(questions=tf.constant(questions), contexts=tf.constant(contexts))
-        except tf.errors.InvalidArgumentError as e:  # the signature's own input checks
-            raise ConfigError(cli.op_error_message(e)) from None
-        return {k: v.numpy() for k, v in outputs.items()}
-
-    return answer
-
-
-def batches(rows: list[dict]) -> list[list[dict]]:
-    """Consecutive rows in calls of at most BATCH questions and BATCH_BYTES bytes (a row over
-    the bytes alone goes by itself, for the signature to refuse in one line)."""
-    out: list[list[dict]] = [[]]
-    size = 0
-    for row in rows:
-        nbytes = len(row["question"].encode()) + len(row["context"].encode())
-        if out[-1] and (len(out[-1]) == BATCH or size + nbytes > BATCH_BYTES):
-            out.append([])
-            size = 0
-        out[-1].append(row)
-        size += nbytes
-    return out
-
-
 def main(argv: list[str]) -> None:
     rows = questions_to_run(argv)
-    answer = answerer(FLAGS.model_dir, FLAGS.saved_model)
-    for batch in batches(rows):
-        out = answer([r["question"] for r in batch], [r["context"] for r in batch])
-        for i, row in enumerate(batch):
-            text = out["answers"][i].decode("utf-8", "replace")
-            found = {"id": row["id"], "answer": text, "start": int(out["start"][i]),
-                     "end": int(out["end"][i]), "score": round(float(out["scores"][i]), 4)}
+    from zoo.pipelines import load
+    from zoo.pipelines.question_answerer import batches
+
+    qa = load(cli.source_path(FLAGS.model_dir, FLAGS.saved_model), task="question_answering")
+    sizes = [len(r["question"].encode()) + len(r["context"].encode()) for r in rows]
+    for batch in batches(sizes):  # printed as each batch is answered
+        chunk = [rows[i] for i in batch]
+        answers = qa.answer([r["question"] for r in chunk], [r["context"] for r in chunk])
+        for row, answer in zip(chunk, answers):
+            found = {"id": row["id"], "answer": answer.text, "start": answer.start,
+                     "end": answer.end, "score": round(answer.score, 4)}
             if FLAGS.file:
                 print(json.dumps(found, ensure_ascii=False), flush=True)
             else:
-                print(f"{text}\t{row['question']}\t(score {found['score']:.3f}, characters "
-                      f"{found['start']}-{found['end']})", flush=True)
+                print(f"{answer.text}\t{row['question']}\t(score {found['score']:.3f}, "
+                      f"characters {answer.start}-{answer.end})", flush=True)
 
 
 if __name__ == "__main__":

@@ -44,17 +44,18 @@ def op_error_message(error: Exception) -> str:
     return op_message(error)
 
 
-def load_export_signatures(path: str, needed: str, kind: str = "") -> dict:
-    """The signatures of the SavedModel at `path` (a `--saved_model` flag), which must include
+def load_export_signatures(path: str, needed: str, kind: str = "",
+                           argument: str = "--saved_model") -> dict:
+    """The signatures of the SavedModel at `path` (given as `argument`), which must include
     `needed`; a missing, damaged or foreign export is a one-line ConfigError."""
     import tensorflow as tf
 
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ConfigError(f"--saved_model: no SavedModel in {path}")
+        raise ConfigError(f"{argument}: no SavedModel in {path}")
     try:
         signatures = tf.saved_model.load(path).signatures
     except Exception as e:  # noqa: BLE001 - a damaged or foreign file: say so in one line
-        raise ConfigError(f"--saved_model: cannot load {path}: {op_error_message(e)}") from None
+        raise ConfigError(f"{argument}: cannot load {path}: {op_error_message(e)}") from None
     if needed not in signatures:
         suffix = f": not a {kind} export" if kind else ""
         raise ConfigError(f"{path} has no `{needed}` signature{suffix}")
@@ -67,6 +68,18 @@ def check_source(argv: list[str], model_dir: str | None, saved_model: str | None
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
     if bool(model_dir) == bool(saved_model):
         raise ConfigError("give exactly one of --model_dir and --saved_model")
+
+
+def source_path(model_dir: str | None, saved_model: str | None) -> str:
+    """The path a verb loads (`zoo.load`): --model_dir's run or --saved_model's export, which
+    must hold a SavedModel (a run directory given there is refused, not rebuilt)."""
+    if saved_model:
+        if not os.path.isfile(os.path.join(saved_model, "saved_model.pb")):
+            raise ConfigError(f"--saved_model: no SavedModel in {saved_model}")
+        return saved_model
+    if not os.path.isdir(model_dir):
+        raise ConfigError(f"--model_dir: no such run directory: {model_dir}")
+    return model_dir
 
 
 def texts_to_run(argv: list[str], model_dir: str | None, saved_model: str | None,

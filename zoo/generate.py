@@ -18,9 +18,6 @@ occurrence; one that is a single token also stops decoding there.
 
 from __future__ import annotations
 
-import dataclasses
-import os
-
 import numpy as np
 from absl import flags
 
@@ -48,67 +45,29 @@ def sampling_config(stop_token_ids: tuple[int, ...] = ()) -> SamplingConfig:
     return sampling_config_from_flags(stop_token_ids)
 
 
-def cut_at_stop(text: str, stops: list[str]) -> str:
-    """`text` up to and including the earliest stop text in it."""
-    ends = [text.find(stop) + len(stop) for stop in stops if stop and stop in text]
-    return text[: min(ends)] if ends else text
+def generate(prompts: list[str]) -> list[str]:
+    """Each prompt (already repeated per sample) with its continuation, from --model_dir's run
+    or --saved_model's export (`zoo.pipelines.LanguageModel`)."""
+    from zoo.pipelines import load
 
-
-def generate_from_run(model_dir: str, prompts: list[str]) -> list[str]:
-    """Continuations of `prompts` (already repeated per sample), decoded with the run's model."""
-    from tasks.decoding import generate
-    from zoo.runs import load_run
-
-    run = load_run(model_dir)
-    model, tokenizer = run.model, run.task.tokenizer
-    if not hasattr(model, "decode"):
-        raise ConfigError(f"{model_dir} holds a {run.task.name} model, which generates no text")
-    encoded = [np.asarray(tokenizer.encode(p), np.int32) for p in prompts]
-    if any(len(ids) == 0 for ids in encoded):
-        raise ConfigError("--prompt: every prompt must encode to at least one token")
-    stop_ids = []
-    for text in FLAGS.stop:
-        ids = tokenizer.encode(text)
-        if len(ids) == 1:
-            stop_ids.append(int(ids[0]))
-    sampling = sampling_config(tuple(stop_ids))
-    lengths = np.array([len(ids) for ids in encoded], np.int32)
-    padded = np.zeros((len(encoded), lengths.max()), np.int32)
-    for row, ids in zip(padded, encoded):
-        row[: len(ids)] = ids
-    settings = dataclasses.asdict(sampling)
-    settings["seed"] = seeds(len(prompts))
-    new_ids, new_lengths = generate(
-        model, padded, lengths, **settings, jit_compile=FLAGS.jit_compile
-    )
-    rows = zip(new_ids.numpy(), new_lengths.numpy())
-    return [tokenizer.decode(row[:n].tolist()) for row, n in rows]
-
-
-def generate_from_saved_model(path: str, prompts: list[str]) -> list[str]:
-    """Continuations from the export's `generate` signature, as a serving client gets them."""
-    import tensorflow as tf
-
-    for name in ("num_beams", "no_repeat_ngram_size"):
-        if FLAGS[name].present:
-            raise ConfigError(f"--{name} is fixed when a model is exported; drop it here")
-    if FLAGS.jit_compile:
-        raise ConfigError("--jit_compile applies to --model_dir; an export always runs without XLA")
     sampling = sampling_config()
-    signature = cli.load_export_signatures(path, "generate")["generate"]
-    batch = len(prompts)
-    try:
-        outputs = signature(
-            prompts=tf.constant(prompts),
-            max_new_tokens=tf.fill([batch], sampling.max_new_tokens),
-            temperature=tf.fill([batch], float(sampling.temperature)),
-            top_k=tf.fill([batch], sampling.top_k),
-            top_p=tf.fill([batch], float(sampling.top_p)),
-            seed=tf.constant(seeds(batch)),
-        )
-    except tf.errors.InvalidArgumentError as e:  # the signature's own input checks
-        raise ConfigError(cli.op_error_message(e)) from None
-    return [text.decode("utf-8", "replace") for text in outputs["text"].numpy()]
+    settings = dict(
+        max_new_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
+        top_k=sampling.top_k, top_p=sampling.top_p, seed=seeds(len(prompts)), stop=FLAGS.stop,
+    )
+    if FLAGS.saved_model:  # fixed at export time: a flag given for them is refused here
+        for name in ("num_beams", "no_repeat_ngram_size"):
+            if FLAGS[name].present:
+                raise ConfigError(f"--{name} is fixed when a model is exported; drop it here")
+        if FLAGS.jit_compile:
+            raise ConfigError("--jit_compile applies to --model_dir; an export always runs "
+                              "without XLA")
+    else:
+        settings.update(num_beams=sampling.num_beams,
+                        no_repeat_ngram_size=sampling.no_repeat_ngram_size,
+                        jit_compile=FLAGS.jit_compile)
+    lm = load(cli.source_path(FLAGS.model_dir, FLAGS.saved_model), task="causal_lm")
+    return lm.generate(prompts, **settings)
 
 
 def seeds(batch: int) -> np.ndarray:
@@ -124,17 +83,12 @@ def main(argv: list[str]) -> None:
     sampling_config()  # bad flags fail before anything loads
     prompts = FLAGS.prompt or ["\n"]
     repeated = [p for p in prompts for _ in range(FLAGS.num_samples)]
-    if FLAGS.model_dir:
-        if not os.path.isdir(FLAGS.model_dir):
-            raise ConfigError(f"--model_dir: no such run directory: {FLAGS.model_dir}")
-        texts = generate_from_run(FLAGS.model_dir, repeated)
-    else:
-        texts = generate_from_saved_model(FLAGS.saved_model, repeated)
-    for i, (prompt, text) in enumerate(zip(repeated, texts)):
+    texts = generate(repeated)
+    for i, text in enumerate(texts):
         if len(repeated) > 1:
             prompt_number, sample = divmod(i, FLAGS.num_samples)
             print(f"--- prompt {prompt_number + 1}, sample {sample + 1} ---")
-        print(prompt + cut_at_stop(text, FLAGS.stop), flush=True)
+        print(text, flush=True)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@
     python -m zoo.summarize --saved_model=saved_models/transformer_summarizer_small/1 \\
         --text="Please send me the signed contract by Friday. Thanks, John" --num_beams=1
 
-Prints one summary per text, in order: the `--text`s, then the `--file`s (each file is one
-text, an email say). --model_dir rebuilds the run and decodes in this process; --saved_model
-calls the export as a TF Serving client would (`serving_default`, or `summarize` when a decoding
-flag is given). Sources longer than the model reads are cut to their first tokens.
+Prints one summary per text (`zoo.load(path).summarize(texts)`), in order: the `--text`s,
+then the `--file`s (each file is one text, an email say). --model_dir rebuilds the run and
+decodes in this process; --saved_model calls the export as a TF Serving client would
+(`serving_default`, or `summarize` when a decoding flag is given). Sources longer than the
+model reads are cut to their first tokens.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from absl import flags
 
 from zoo import cli
 from zoo.config import ConfigError
-from zoo.text_to_text_cli import Decoding, decode_with_export, decode_with_run
 
 flags.DEFINE_string("model_dir", None, "A summarization run directory.")
 flags.DEFINE_string("saved_model", None, "An exported version: saved_models/<name>/<version>.")
@@ -50,13 +50,13 @@ def main(argv: list[str]) -> None:
     files = read_texts(FLAGS.file or [])
     given = (FLAGS.text or []) + files
     texts = cli.texts_to_run(argv, FLAGS.model_dir, FLAGS.saved_model, given or None)
-    decoding = Decoding(FLAGS.num_beams, FLAGS.max_new_tokens, FLAGS.no_repeat_ngram_size)
-    decoding.check(max_beams=4)
-    if FLAGS.model_dir:
-        out = decode_with_run(FLAGS.model_dir, "summarization", texts, decoding)
-    else:
-        out = decode_with_export(FLAGS.saved_model, "summarization", "summarize", "summaries",
-                                 texts, decoding)
+    from zoo.pipelines import Summarizer, load
+
+    settings = dict(num_beams=FLAGS.num_beams, max_new_tokens=FLAGS.max_new_tokens,
+                    no_repeat_ngram_size=FLAGS.no_repeat_ngram_size)
+    Summarizer.check_settings(**settings)  # before anything loads
+    path = cli.source_path(FLAGS.model_dir, FLAGS.saved_model)
+    out = load(path, task="summarization").summarize(texts, **settings)
     for summary in out:
         print(summary.replace("\n", " "), flush=True)
 

@@ -4,9 +4,10 @@
     python -m zoo.translate --saved_model=saved_models/transformer_seq2seq_small/1 \\
         --text="I love you." --num_beams=1
 
-Prints one translation per text. --model_dir rebuilds the run (`zoo.runs.load_run`) and decodes
-in this process; --saved_model calls the export's `translate` signature, as a TF Serving client
-would. --num_beams defaults to the run's setting (4: beam search; 1: greedy).
+Prints one translation per text: a thin wrapper of `zoo.load(path).translate(texts)`.
+--model_dir rebuilds the run and decodes in this process; --saved_model calls the export's
+`translate` signature, as a TF Serving client would. --num_beams defaults to the run's setting
+(4: beam search; 1: greedy).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from absl import flags
 
 from zoo import cli
-from zoo.text_to_text_cli import Decoding, decode_with_export, decode_with_run
 
 flags.DEFINE_string("model_dir", None, "A translation run directory.")
 flags.DEFINE_string("saved_model", None, "An exported version: saved_models/<name>/<version>.")
@@ -26,13 +26,12 @@ FLAGS = flags.FLAGS
 
 def main(argv: list[str]) -> None:
     texts = cli.texts_to_run(argv, FLAGS.model_dir, FLAGS.saved_model, FLAGS.text)
-    decoding = Decoding(FLAGS.num_beams, FLAGS.max_new_tokens)
-    decoding.check(max_beams=8)
-    if FLAGS.model_dir:
-        out = decode_with_run(FLAGS.model_dir, "translation", texts, decoding)
-    else:
-        out = decode_with_export(FLAGS.saved_model, "translation", "translate", "translations",
-                                 texts, decoding)
+    from zoo.pipelines import Translator, load
+
+    settings = dict(num_beams=FLAGS.num_beams, max_new_tokens=FLAGS.max_new_tokens)
+    Translator.check_settings(**settings)  # before anything loads
+    path = cli.source_path(FLAGS.model_dir, FLAGS.saved_model)
+    out = load(path, task="translation").translate(texts, **settings)
     for translation in out:
         print(translation, flush=True)
 

@@ -55,3 +55,22 @@ def test_training_on_a_missing_label_column_is_one_line(run_module, trained):
                         "--set=label_column=rating", "--model_dir=bad", cwd=trained)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "no label column named 'rating'" in result.stderr
+
+
+@pytest.mark.parametrize("source", ["run", "export/bert_tiny/1"])
+def test_python_api_classifies_as_the_command_does(run_module, trained, source):
+    import zoo
+
+    texts = ["good fine film", "bad poor film"]
+    flag = "--model_dir" if source == "run" else "--saved_model"
+    printed = run_module("zoo.classify", f"{flag}={source}", *(f"--text={t}" for t in texts),
+                         cwd=trained).stdout.strip().splitlines()
+    classifier = zoo.load(trained / source)
+    assert isinstance(classifier, zoo.TextClassifier)
+    found = classifier.classify(texts)
+    assert [c.label for c in found] == ["pos", "neg"]
+    for line, text, c in zip(printed, texts, found, strict=True):
+        shown = "  ".join(f"{label} {p:.3f}" for label, p in c.probabilities.items())
+        assert line == f"{c.label}\t{text}\t({shown})"
+    assert classifier.classify("good fine film") == found[0]
+    assert sorted(classifier.labels) == ["neg", "pos"]

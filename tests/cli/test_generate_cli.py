@@ -112,3 +112,67 @@ def assert_clean_failure(result: subprocess.CompletedProcess, *fragments: str) -
 )
 def test_bad_input_is_one_line_and_exit_2(run_module, tmp_path, args, fragments):
     assert_clean_failure(run_module("zoo.generate", *args, cwd=tmp_path), *fragments)
+
+
+# ------------------------------------------------------------------ the same from Python
+
+
+def test_python_api_generates_what_the_command_prints(run_dir, samples_from_run):
+    """`zoo.load(run).generate(...)` in this process equals `python -m zoo.generate`."""
+    import zoo
+
+    lm = zoo.load(run_dir)
+    assert isinstance(lm, zoo.LanguageModel) and not lm.is_export
+    texts = lm.generate(["abc", "abc", "h", "h"], max_new_tokens=24, temperature=1, top_k=5,
+                        seed=[3, 4, 3, 4], stop=["c"])
+    assert texts == [text for _, text in parse(samples_from_run)]
+    assert lm.generate("abc", max_new_tokens=24, temperature=1, top_k=5, seed=3,
+                       stop="c") == texts[0]
+
+
+def test_python_api_scores_a_run_as_its_export_does(run_module, run_dir):
+    import zoo
+
+    out = run_dir.parent / "api_export"
+    result = run_module("zoo.export", f"--model_dir={run_dir}", f"--export_dir={out}")
+    assert result.returncode == 0, result.stderr
+    export = zoo.load(next(out.glob("*/1")))
+    assert export.is_export and isinstance(export, zoo.LanguageModel)
+    run = zoo.load(run_dir)
+    texts = ["abcabc", "hello there"]
+    from_run, from_export = run.score(texts), export.score(texts)
+    assert [s["num_tokens"] for s in from_run] == [5, 10]
+    for a, b in zip(from_run, from_export):
+        assert a["log_likelihood"] < 0
+        assert abs(a["log_likelihood"] - b["log_likelihood"]) < 1e-4
+    greedy = dict(max_new_tokens=10, temperature=0)
+    assert export.generate(texts, **greedy) == run.generate(texts, **greedy)
+
+
+@pytest.mark.parametrize(
+    "call, error, fragment",
+    [
+        (lambda lm: lm.generate(42), TypeError, "prompts"),
+        (lambda lm: lm.generate([]), ValueError, "prompts"),
+        (lambda lm: lm.generate(["a", " "]), ValueError, "non-empty"),
+        (lambda lm: lm.generate("a", temperature=-1), ValueError, "temperature"),
+        (lambda lm: lm.generate(["a", "b"], seed=[1, 2, 3]), ValueError, "seed"),
+        (lambda lm: lm.score([b"bytes"]), TypeError, "texts"),
+    ],
+)
+def test_python_api_refuses_bad_arguments_by_name(run_dir, call, error, fragment):
+    import zoo
+
+    with pytest.raises(error, match=fragment):
+        call(zoo.load(run_dir))
+
+
+def test_python_api_load_refuses_what_is_not_a_model(tmp_path, run_dir):
+    import zoo
+
+    with pytest.raises(ValueError, match="no such"):
+        zoo.load(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="not a run directory"):
+        zoo.load(tmp_path)
+    with pytest.raises(ValueError, match="not a translation one"):
+        zoo.load(run_dir, task="translation")

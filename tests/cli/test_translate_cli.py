@@ -49,3 +49,17 @@ def test_translate_bad_input_is_one_line(run_module, trained, args, fragment):
     result = run_module("zoo.translate", *args, cwd=trained)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert fragment in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("source", ["run", "export/transformer_seq2seq_small/1"])
+def test_python_api_translates_as_the_command_does(run_module, trained, source):
+    import zoo
+
+    flag = "--model_dir" if source == "run" else "--saved_model"
+    printed = run_module("zoo.translate", f"{flag}={source}", "--text=a b c d", "--text=f e",
+                         "--num_beams=2", cwd=trained)
+    translator = zoo.load(trained / source, task="translation")
+    assert translator.translate(["a b c d", "f e"], num_beams=2) == \
+        printed.stdout.splitlines()
+    with pytest.raises(ValueError, match="num_beams"):
+        translator.translate("a b", num_beams=0)

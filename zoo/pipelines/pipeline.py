@@ -1,0 +1,126 @@
+"""What every pipeline shares: where its model lives (a run or an export) and how it is called.
+
+A pipeline wraps one of two sources. A run directory is rebuilt in this process
+(`zoo.runs.load_run`: config.json, tokenizer/, the latest checkpoint); an export's version folder
+is loaded with TensorFlow alone and called through its signatures, as a TF Serving client calls
+it. Where a task has a serving signature for an operation, a run is called through the same
+signature built in this process (`Task.serving_signatures`), so the two sources share the code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from zoo.config import ConfigError
+
+
+class Pipeline:
+    """A trained model with its tokenizer, called with plain strings.
+
+    Attributes:
+        path: the run directory or export version folder it was loaded from.
+        run: the rebuilt run (`zoo.runs.Run`: model, task, step), or None for an export.
+    """
+
+    task_name: ClassVar[str]  # the task of the runs it wraps
+    signature: ClassVar[str]  # the export signature that marks the task's exports
+    batch_size: ClassVar[int] = 32  # texts per call into the model
+
+    def __init__(self, path: str, *, run: Any = None, signatures: Mapping | None = None):
+        if (run is None) == (signatures is None):
+            raise TypeError("give exactly one of run and signatures")
+        self.path = path
+        self.run = run
+        self._signatures = signatures
+
+    @property
+    def is_export(self) -> bool:
+        return self._signatures is not None
+
+    @property
+    def tokenizer(self) -> Any:
+        """The run's tokenizer (`encode`, `decode`); None for an export, which holds its own."""
+        return self.run.task.tokenizer if self.run is not None else None
+
+    def __repr__(self) -> str:
+        source = "export" if self.is_export else f"run at step {self.run.step}"
+        return f"{type(self).__name__}({self.path!r}, {source})"
+
+    @classmethod
+    def task_class(cls) -> type:
+        """The task this pipeline wraps (its class: limits such as `max_beams`)."""
+        import tasks
+
+        return tasks.get_task(cls.task_name)
+
+    # ------------------------------------------------------------------------ for subclasses
+
+    def serving_signatures(self) -> Mapping:
+        """The export's signatures, or the run's task's, built here (traced on first call)."""
+        if self._signatures is None:
+            from tasks.decoding import SamplingConfig
+
+            self._signatures = self.run.task.serving_signatures(self.run.model, SamplingConfig())
+        return self._signatures
+
+    def call_signature(self, name: str, **inputs: Any) -> dict[str, np.ndarray]:
+        """Signature `name` on `inputs` (numpy or lists), its outputs as numpy; the
+        signature's own input checks become a one-line ValueError."""
+        import tensorflow as tf
+
+        from zoo.cli import op_error_message
+
+        signature = self.serving_signatures()[name]
+        try:
+            outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
+        except tf.errors.InvalidArgumentError as e:
+            raise ConfigError(op_error_message(e)) from None
+        return {k: v.numpy() for k, v in outputs.items()}
+
+
+def as_texts(texts: str | Sequence[str], argument: str = "texts") -> tuple[list[str], bool]:
+    """(`texts` as a list, whether one string was given); anything else is a TypeError, an
+    empty list or a blank text a ValueError, each naming `argument`."""
+    single = isinstance(texts, str)
+    items = [texts] if single else texts
+    if isinstance(items, (bytes, Mapping)) or not isinstance(items, Sequence):
+        raise TypeError(f"{argument}: expected a string or a list of strings, "
+                        f"got {type(texts).__name__}")
+    items = list(items)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{argument}: expected strings, got a {type(item).__name__}")
+    if not items:
+        raise ConfigError(f"{argument}: give at least one text")
+    if any(not item.strip() for item in items):
+        raise ConfigError(f"{argument}: every text must be non-empty")
+    return items, single
+
+
+def in_batches(items: list, size: int) -> list[list]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def check_int(value: Any, argument: str, low: int, high: int | None = None) -> int:
+    """`value` as an int in low..high, else a TypeError or ValueError naming `argument`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{argument}: expected an integer, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        span = f"in {low}..{high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{argument} must be {span}, got {value}")
+    return int(value)
+
+
+def load_export(path: str, needed: str, kind: str) -> Mapping:
+    """The signatures of the SavedModel in `path`, which must have `needed`."""
+    from zoo.cli import load_export_signatures
+
+    return load_export_signatures(path, needed, kind, argument="path")
+
+
+def is_export(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "saved_model.pb"))

@@ -1,0 +1,68 @@
+"""`TextClassifier`: a text_classification run or export that labels texts."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from zoo.pipelines.pipeline import Pipeline, as_texts, in_batches
+
+
+@dataclasses.dataclass(frozen=True)
+class Classification:
+    """A text's likeliest label and every class's probability."""
+
+    label: str
+    probabilities: dict[str, float]
+
+
+class TextClassifier(Pipeline):
+    """Labels texts.
+
+        >>> classifier = zoo.load("saved_models/bert_tiny/1")
+        >>> classifier.classify("a gorgeous, witty film").label
+        'positive'
+    """
+
+    task_name = "text_classification"
+    signature = "classify"
+
+    @property
+    def labels(self) -> list[str]:
+        """The class names, in the order of the model's outputs."""
+        return self.run.task.labels if self.run is not None else self.probabilities(["x"])[0]
+
+    def classify(self, texts: str | Sequence[str]) -> Classification | list[Classification]:
+        """Each text's `Classification`; a string gives one, a list a list."""
+        items, single = as_texts(texts)
+        labels, scores = self.probabilities(items)
+        out = [Classification(labels[int(np.argmax(row))],
+                              {label: float(p) for label, p in zip(labels, row)})
+               for row in scores]
+        return out[0] if single else out
+
+    def probabilities(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """(class names, probabilities [texts, classes]), as numpy."""
+        items, _ = as_texts(texts)
+        labels, rows = [], []
+        for batch in in_batches(items, self.batch_size):
+            labels, scores = (self._classify_with_export(batch) if self.is_export
+                              else self._classify_with_run(batch))
+            rows.append(scores)
+        return labels, np.concatenate(rows)
+
+    def _classify_with_run(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
+        import tensorflow as tf
+
+        task = self.run.task
+        token_ids, mask = task.tokenize(tf.constant(texts))
+        logits = self.run.model({"token_ids": token_ids, "padding_mask": mask}, training=False)
+        return task.labels, tf.nn.softmax(logits, axis=-1).numpy()
+
+    def _classify_with_export(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
+        from tasks.text_classification.serving import example_of
+
+        out = self.call_signature("classify", inputs=[example_of(text) for text in texts])
+        return [c.decode("utf-8") for c in out["classes"][0]], out["scores"]
