@@ -74,3 +74,19 @@ def test_evaluate_scores_the_split_and_writes_official_predictions(run_module, t
     dev = json.loads((trained / "dev-v1.1.json").read_text())
     ids = [qa["id"] for a in dev["data"] for p in a["paragraphs"] for qa in p["qas"]]
     assert sorted(predictions) == sorted(ids)  # {question id: answer text}, every question
+
+
+@pytest.mark.parametrize("source", ["run", "export/bert_tiny/1"])
+def test_python_api_answers_as_the_command_does(run_module, trained, source):
+    import zoo
+
+    flag = "--model_dir" if source == "run" else "--saved_model"
+    printed = run_module("zoo.answer", f"{flag}={source}", "--file=questions.jsonl",
+                         cwd=trained)
+    rows = [json.loads(line) for line in printed.stdout.strip().splitlines()]
+    qa = zoo.load(trained / source, task="question_answering")
+    answers = qa.answer(["what is cat ?", "what is Zoë ?"], [CONTEXT, CONTEXT])
+    assert [(a.text, a.start, a.end, round(a.score, 4)) for a in answers] == \
+        [(r["answer"], r["start"], r["end"], r["score"]) for r in rows]
+    with pytest.raises(ValueError, match="one context per question"):
+        qa.answer(["what is cat ?"], [CONTEXT, CONTEXT])

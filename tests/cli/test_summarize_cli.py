@@ -67,3 +67,16 @@ def test_evaluate_reports_rouge_and_writes_the_predictions(run_module, trained):
     assert "rougeL" in result.stdout
     lines = (trained / "run" / "predictions_test.jsonl").read_text().splitlines()
     assert set(json.loads(lines[0])) == {"id", "prediction", "references"}
+
+
+@pytest.mark.parametrize("source", ["run", "export/transformer_seq2seq_small/1"])
+def test_python_api_summarizes_as_the_command_does(run_module, trained, source):
+    import zoo
+
+    flag = "--model_dir" if source == "run" else "--saved_model"
+    texts = ["a b c d e f g h", "h g f e d c b a"]
+    printed = run_module("zoo.summarize", f"{flag}={source}", *(f"--text={t}" for t in texts),
+                         "--num_beams=2", cwd=trained)
+    summarizer = zoo.load(trained / source)
+    assert isinstance(summarizer, zoo.Summarizer)
+    assert summarizer.summarize(texts, num_beams=2) == printed.stdout.splitlines()

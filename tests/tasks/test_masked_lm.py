@@ -89,6 +89,19 @@ def test_masked_lm_through_the_task_harness(text_folder, tmp_path, options):
     assert len(filled["tokens"]) == 5 and filled["scores"][0][0] >= filled["scores"][0][-1]
     if options.get("nsp"):
         assert "nsp_accuracy" in result.final
+        return
+    # zoo.load: the run (its signature built in this process) fills as the export does.
+    import zoo
+
+    from_run, from_export = zoo.load(result.run_dir), zoo.load(result.export)
+    assert isinstance(from_run, zoo.MaskFiller) and from_export.is_export
+    filled = from_run.fill_mask("the [MASK] sat")
+    assert [token for token, _ in filled] == [t for t in result.outputs["fill_mask"]["tokens"]]
+    exported = from_export.fill_mask(["the [MASK] sat"])[0]
+    assert [t for t, _ in exported] == [t for t, _ in filled]
+    assert [p for _, p in exported] == pytest.approx([p for _, p in filled], abs=1e-5)
+    with pytest.raises(ValueError, match=r"\[MASK\]"):
+        from_run.fill_mask("no mask here")
 
 
 def test_sentence_pairs_for_next_sentence_prediction(text_folder):

@@ -9,7 +9,8 @@ import re
 def op_message(error: Exception) -> str:
     """The failed check's own message (a signature's InvalidArgument), else the op's message."""
     text = getattr(error, "message", None) or str(error)
-    found = re.search(r"assertion failed: \[(.*?)\]", text)
+    # "assertion failed: [<message>] [Condition x ...] ...": the message may hold brackets.
+    found = re.search(r"assertion failed: \[(.*?)\](?= \[|\s*$)", text, re.M)
     if found:
         return found.group(1)
     skip = ("Graph execution error", "Detected at node", "  File", "\t",
