@@ -1,6 +1,7 @@
 """The model zoo: named presets and the `python -m zoo.<verb>` entry points.
 
     >>> import zoo
+    >>> lm = zoo.fit(model="transformer_lm_tiny", train_steps=500)   # as `python -m zoo.train`
     >>> lm = zoo.load("runs/<run>")              # a trained run or an export, see zoo.pipelines
     >>> lm.generate("ROMEO:", max_new_tokens=40)
     >>> model = zoo.build("transformer_lm_tiny", vocab_size=65)   # an untrained Keras model
@@ -29,6 +30,8 @@ _PUBLIC = {
     "build": "zoo.registry",
     "get_preset": "zoo.registry",
     "list_models": "zoo.registry",
+    "RunConfig": "zoo.config",
+    "fit": "zoo.training",
     "load": "zoo.pipelines",
     "Pipeline": "zoo.pipelines",
     "LanguageModel": "zoo.pipelines",

@@ -45,24 +45,30 @@ def evaluate_loaded(run, split: str, max_batches: int | None = None) -> tuple[in
     return run.step, metrics
 
 
+def evaluate_and_record(run, split: str, max_batches: int | None = None) -> dict:
+    """The loaded run's metrics on `split`, also written to <model_dir>/eval_<split>.json."""
+    from tasks import run_files
+
+    step, metrics = evaluate_loaded(run, split, max_batches)
+    result = {"model_dir": run.model_dir, "step": step, "split": split, **metrics}
+    run_files.write_json(os.path.join(run.model_dir, run_files.evaluation_file(split)), result)
+    return metrics
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.eval_batches is not None and FLAGS.eval_batches < 1:
         raise ConfigError(f"--eval_batches must be >= 1, got {FLAGS.eval_batches}")
-    from tasks import run_files
     from zoo.runs import load_run
 
     run = load_run(FLAGS.model_dir)
-    step, metrics = evaluate_loaded(run, FLAGS.split, FLAGS.eval_batches)
+    metrics = evaluate_and_record(run, FLAGS.split, FLAGS.eval_batches)
     config = run.config
-    result = {"model_dir": FLAGS.model_dir, "step": step, "split": FLAGS.split, **metrics}
-    print(f"{config.model} on {config.data or config.dataset}/{FLAGS.split} at step {step}:")
+    print(f"{config.model} on {config.data or config.dataset}/{FLAGS.split} at step {run.step}:")
     for name, value in metrics.items():
         shown = f"{value:.4f}" if isinstance(value, float) else json.dumps(value)
         print(f"  {name:<14} {shown}")
-    run_files.write_json(os.path.join(FLAGS.model_dir, run_files.evaluation_file(FLAGS.split)),
-                         result)
 
 
 if __name__ == "__main__":

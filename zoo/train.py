@@ -14,22 +14,19 @@ interruption resumes the latest unfinished run of that model and dataset (--fres
 from __future__ import annotations
 
 import dataclasses
-import glob
-import json
-import os
-import time
 
 from absl import flags
 
-from tasks import TASKS, get_task
+from tasks import TASKS
 from tasks.data import TOKENIZERS
-from zoo import cli, registry
-from zoo.config import ConfigError, RunConfig, load_config_file, parse_overrides, replace
+from zoo import cli
+from zoo.config import ConfigError, RunConfig
 from zoo.distribute import STRATEGIES
 from zoo.optimizers import OPTIMIZERS, SCHEDULES
 from zoo.precision import PRECISIONS
-from zoo.registry import get_preset, list_models
+from zoo.registry import list_models
 from zoo.runs import RunSpec
+from zoo.training import choose_model_dir, resolve_spec, train_and_export
 
 _from_preset = " (default: the preset's recipe)"
 flags.DEFINE_bool("list_models", False, "Print every preset with its size and task, and exit.")
@@ -103,67 +100,8 @@ _CONFIG_FLAGS = [f.name for f in dataclasses.fields(RunConfig) if f.name in FLAG
 def resolve_config() -> RunSpec:
     """The recipe (the preset's for its own task, else the task's), then the --config file,
     then flags given explicitly, then --set; resolved once into the run's spec."""
-    file_values = load_config_file(FLAGS.config) if FLAGS.config else {}
-    model = FLAGS.model if FLAGS["model"].present else file_values.get("model", FLAGS.model)
-    preset = get_preset(model)
-    task = FLAGS.task or file_values.get("task") or preset.task
-    task_class = get_task(task)
-    recipe = preset.training if task == preset.task else task_class.recipe
-    config = replace(RunConfig(model=model, task=task), recipe, source="recipe")
-    config = replace(config, file_values, source=f"--config {FLAGS.config}")
     explicit = {name: FLAGS[name].value for name in _CONFIG_FLAGS if FLAGS[name].present}
-    if explicit.get("epochs") is not None:
-        explicit.setdefault("train_steps", None)
-    if explicit.get("train_steps") is not None:
-        explicit.setdefault("epochs", None)
-    if explicit.get("warmup_steps") is not None:
-        explicit.setdefault("warmup_fraction", None)
-    if explicit.get("clip_norm") == 0:
-        explicit["clip_norm"] = None
-    if "dataset" in explicit:
-        check_dataset(explicit["dataset"], task_class)
-    config = replace(config, explicit, source="flags")
-    task_defaults = {**dataclasses.asdict(task_class.Options()),
-                     **registry.task_options(preset, task_class), **config.task_options}
-    overrides, options = parse_overrides(FLAGS.set, preset.config, task_defaults)
-    config = dataclasses.replace(
-        config,
-        model_overrides={**config.model_overrides, **overrides},
-        task_options={**config.task_options, **options},
-    )
-    return RunSpec.of(config)
-
-
-def check_dataset(name: str, task_class) -> None:
-    """A ConfigError unless `name` is one of the task's named datasets or an existing path."""
-    known = task_class.named_datasets()
-    if name in known or os.path.exists(name):
-        return
-    raise ConfigError(f"--dataset: unknown dataset {name!r} for task {task_class.name}; choose "
-                      f"one of: {', '.join(known)} (or give a file or folder with --data)")
-
-
-def choose_model_dir(config: RunConfig) -> str:
-    """--model_dir, else the latest unfinished run with this exact config, else a new folder."""
-    if FLAGS.model_dir:
-        return FLAGS.model_dir
-    dataset = os.path.basename(os.path.normpath(config.data)) if config.data else config.dataset
-    prefix = os.path.join("runs", f"{config.model}-{dataset}")
-    if not FLAGS.fresh:
-        for candidate in sorted(glob.glob(prefix + "-*"), reverse=True):
-            if _is_unfinished_run_of(candidate, config):
-                return candidate
-    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _is_unfinished_run_of(run_dir: str, config: RunConfig) -> bool:
-    if os.path.exists(os.path.join(run_dir, "summary.json")):
-        return False
-    try:
-        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
-            return json.load(f) == json.loads(config.to_json())
-    except (OSError, json.JSONDecodeError):
-        return False
+    return resolve_spec(explicit, list(FLAGS.set), FLAGS.config)
 
 
 def print_models() -> None:
@@ -201,28 +139,8 @@ def main(argv: list[str]) -> None:
 
         split_cpu(FLAGS.cpu_devices)
     spec = resolve_config()
-    model_dir = choose_model_dir(spec.config)
-
-    if spec.counted:
-        from zoo.train_ngram import train as count_ngrams
-
-        count_ngrams(spec.config, model_dir)
-        export(model_dir)
-        return
-    from zoo.runs import make_trainer
-
-    trainer = make_trainer(spec, model_dir)
-    trainer.fit()
-    if trainer.chief:
-        export(model_dir)
-
-
-def export(model_dir: str) -> None:
-    """Exports the finished run for TF Serving unless --export_dir is empty."""
-    if FLAGS.export_dir:
-        from zoo.export import export_saved_model
-
-        print(f"Exported {export_saved_model(model_dir, FLAGS.export_dir)}", flush=True)
+    train_and_export(spec, choose_model_dir(spec.config, FLAGS.model_dir, FLAGS.fresh),
+                     FLAGS.export_dir)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class Pipeline:
         self.path = path
         self.run = run
         self._signatures = signatures
+        self.export_path: str | None = None  # where `export` (or `zoo.fit`) last exported it
 
     @property
     def is_export(self) -> bool:
@@ -56,6 +57,44 @@ class Pipeline:
         import tasks
 
         return tasks.get_task(cls.task_name)
+
+    # ------------------------------------------------------------------ runs: their records
+
+    @property
+    def metrics(self) -> dict:
+        """The run's summary.json (final validation metrics, timing), {} before it ends."""
+        import json
+
+        path = os.path.join(self._run_only("metrics").model_dir, "summary.json")
+        if not os.path.isfile(path):
+            return {}
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def evaluate(self, split: str = "validation", max_batches: int | None = None) -> dict:
+        """The task's metrics on `split` ("train", "validation", "test"), as `zoo.evaluate`
+        computes and records them (eval_<split>.json in the run directory)."""
+        from zoo.evaluate import evaluate_and_record
+
+        if split not in ("train", "validation", "test"):
+            raise ConfigError(f"split: one of train, validation, test; got {split!r}")
+        if max_batches is not None:
+            check_int(max_batches, "max_batches", 1)
+        return evaluate_and_record(self._run_only("evaluate"), split, max_batches)
+
+    def export(self, export_dir: str = "saved_models", **options: Any) -> str:
+        """Exports the run for TF Serving as `zoo.export` does (`zoo.export.export_saved_model`
+        options: version, name, sampling, overwrite, limits); returns the version's path."""
+        from zoo.export import export_saved_model
+
+        self.export_path = export_saved_model(self._run_only("export").model_dir, export_dir,
+                                              **options)
+        return self.export_path
+
+    def _run_only(self, what: str) -> Any:
+        if self.run is None:
+            raise ConfigError(f"{what}: {self.path} is an export; load the run directory")
+        return self.run
 
     # ------------------------------------------------------------------------ for subclasses
 

@@ -1,0 +1,63 @@
+"""The zoo from Python (README "From Python"): `zoo.fit` trains the run `python -m zoo.train`
+trains, and its pipeline evaluates, exports and generates as the commands do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import zoo
+
+TINY = dict(dataset="synthetic", train_steps=30, eval_batches=4, batch_size=8)
+OPTIONS = dict(num_layers=1, num_heads=2, hidden_dim=32, intermediate_dim=64,
+               sequence_length=16)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    work = tmp_path_factory.mktemp("fit")
+    return zoo.fit(model_dir=str(work / "run"), options=OPTIONS, **TINY)
+
+
+def test_fit_trains_what_the_command_trains(fitted, run_module, tmp_path):
+    flags = [f"--{k}={v}" for k, v in TINY.items()] + [f"--set={k}={v}" for k, v in
+                                                       OPTIONS.items()]
+    result = run_module("zoo.train", *flags, "--model_dir=run", "--export_dir=", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    command = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert isinstance(fitted, zoo.LanguageModel) and fitted.run.step == 30
+    assert fitted.metrics["validation"]["loss"] == pytest.approx(
+        command["validation"]["loss"], rel=1e-5)
+    assert fitted.metrics["validation"]["loss"] < 0.8 * 5.55  # ln(256): it learned
+    greedy = dict(max_new_tokens=12, temperature=0)
+    assert fitted.generate("ab", **greedy) == zoo.load(tmp_path / "run").generate("ab", **greedy)
+
+
+def test_a_fitted_run_evaluates_and_exports(fitted, tmp_path):
+    metrics = fitted.evaluate("test", max_batches=2)
+    assert metrics["loss"] > 0 and metrics["perplexity"] > 1
+    recorded = json.loads((Path(fitted.path) / "eval_test.json").read_text())
+    assert recorded["loss"] == metrics["loss"] and recorded["step"] == 30
+    export = zoo.load(fitted.export(str(tmp_path / "saved_models")))
+    assert export.is_export and fitted.export_path.endswith("/1")
+    greedy = dict(max_new_tokens=8, temperature=0)
+    assert export.generate(["ab", "ba"], **greedy) == fitted.generate(["ab", "ba"], **greedy)
+    with pytest.raises(ValueError, match="is an export"):
+        export.evaluate()
+
+
+@pytest.mark.parametrize(
+    "settings, fragment",
+    [
+        (dict(model="transformer_lm_tine"), "transformer_lm_tine"),
+        (dict(batch_sise=8), "batch_sise"),
+        (dict(options={"num_layerz": 1}), "num_layerz"),
+        (dict(dataset="no_such_corpus"), "no_such_corpus"),
+    ],
+)
+def test_fit_refuses_bad_settings_by_name(settings, fragment, tmp_path):
+    with pytest.raises(ValueError, match=fragment):
+        zoo.fit(model_dir=str(tmp_path / "run"), **settings)
+    assert not (tmp_path / "run").exists()  # refused before anything is written
