@@ -52,6 +52,20 @@ class DataSpec:
     backbone: type | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class KerasLoop:
+    """A task model's preprocessing and compile defaults for Keras' fit/evaluate/predict.
+
+    `preprocess(x, y=None, sample_weight=None)` maps a batch of raw inputs (strings, and labels
+    as names or ids) to what the model reads, in TF ops, returning Keras'
+    `pack_x_y_sample_weight` tuple; `compile_defaults()` gives fresh `optimizer`, `loss` and
+    `metrics` for a `compile()` called without them (keras-hub's convention).
+    """
+
+    preprocess: Callable[..., Any]
+    compile_defaults: Callable[[], dict[str, Any]]
+
+
 class Task(abc.ABC):
     """One kind of learning problem. Subclasses set `name`, `description` and `Options`."""
 
@@ -214,6 +228,13 @@ class Task(abc.ABC):
         """Metrics that need more than sums of batch statistics (e.g. BLEU from decoded text),
         computed once at the end of a run and by `zoo.evaluate`; none by default."""
         return {}
+
+    # ------------------------------------------------------------------ Keras' own loop
+
+    def keras_loop(self) -> KerasLoop | None:
+        """What `model.compile()` and `model.fit(strings, labels)` need for this task's model
+        (see `tasks.task_model.TaskModel`): None where the task has no Keras loop yet."""
+        return None
 
     # ----------------------------------------------------------------------------- reporting
 

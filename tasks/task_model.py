@@ -24,9 +24,23 @@ def serialize_backbone(backbone: keras.Model) -> dict:
 
 class TaskModel(keras.Model):
     """A keras.Model holding `self.backbone`; `config_keys` are the constructor arguments, besides
-    the backbone, that its config records (each stored as an attribute of the same name)."""
+    the backbone, that its config records (each stored as an attribute of the same name).
+
+    Keras' own loop runs on raw inputs once the run that joins the model with its task has set
+    `keras_loop` (a `tasks.task.KerasLoop`): `compile()` without arguments takes the task's
+    optimizer, loss and metrics, and `fit`, `evaluate` and `predict` take lists of strings (and
+    labels) or a tf.data.Dataset of them, preprocessed by the task's tokenizer in TF ops:
+
+    ```python
+    model = zoo.load("runs/<classifier>").model
+    model.compile()
+    model.fit(["a gorgeous film", "a dull film"], ["pos", "neg"], epochs=3)
+    model.predict(["a witty film"])  # logits [1, classes]
+    ```
+    """
 
     config_keys: ClassVar[tuple[str, ...]] = ()
+    keras_loop: Any = None
 
     def __init__(self, backbone: keras.Model, **kwargs: Any):
         super().__init__(**kwargs)
@@ -43,6 +57,68 @@ class TaskModel(keras.Model):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)
+
+    # ------------------------------------------------------------------ Keras' own loop
+
+    def compile(self, optimizer: Any = "auto", loss: Any = "auto", metrics: Any = "auto",
+                **kwargs: Any) -> None:
+        """Keras' compile; each argument left "auto" is the task's default."""
+        chosen = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+        auto = [name for name, value in chosen.items() if isinstance(value, str)
+                and value == "auto"]
+        if auto:
+            if self.keras_loop is None:
+                raise ValueError(f"compile: no task defaults for {', '.join(auto)} (load the "
+                                 "model with zoo.load, or pass them)")
+            defaults = self.keras_loop.compile_defaults()
+            chosen.update({name: defaults[name] for name in auto})
+        super().compile(**chosen, **kwargs)
+
+    def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None,
+            **kwargs):
+        if self.keras_loop is None:
+            return super().fit(x, y, batch_size=batch_size, sample_weight=sample_weight,
+                               validation_data=validation_data, **kwargs)
+        shuffle = kwargs.pop("shuffle", True)  # lists are shuffled here, a dataset as it comes
+        x = self._raw_batches(x, y, sample_weight, batch_size, shuffle=shuffle)
+        if validation_data is not None:
+            validation_data = self._raw_batches(*_unpack(validation_data), batch_size)
+        return super().fit(x, validation_data=validation_data, shuffle=False, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
+        if self.keras_loop is None:
+            return super().evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight,
+                                    **kwargs)
+        return super().evaluate(self._raw_batches(x, y, sample_weight, batch_size), **kwargs)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        if self.keras_loop is None:
+            return super().predict(x, batch_size=batch_size, **kwargs)
+        return super().predict(self._raw_batches(x, None, None, batch_size), **kwargs)
+
+    def _raw_batches(self, x, y, sample_weight, batch_size, shuffle: bool = False):
+        """Raw inputs as a dataset of preprocessed batches (a dataset given is only mapped)."""
+        import tensorflow as tf
+
+        preprocess = self.keras_loop.preprocess
+        if isinstance(x, tf.data.Dataset):
+            return x.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+        if isinstance(x, str):
+            x = [x]
+        parts = tuple(tf.constant(list(part) if not hasattr(part, "shape") else part)
+                      for part in (x, y, sample_weight) if part is not None)
+        dataset = tf.data.Dataset.from_tensor_slices(parts)
+        if shuffle:
+            dataset = dataset.shuffle(len(x), reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size or 32)
+        return dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def _unpack(data) -> tuple:
+    """validation_data as (x, y, sample_weight): a dataset stays whole."""
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
+        return (*data, None)[:3]
+    return data, None, None
 
 
 class VocabularyLogits:

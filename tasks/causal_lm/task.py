@@ -16,7 +16,7 @@ from tasks.causal_lm.model import CausalLM
 from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, list_datasets, load_corpus
 from tasks.decoding import SamplingConfig, generate_tokens
 from tasks.replicas import ReplicaLayout
-from tasks.task import Batch, DataSpec, OnDemand, Task
+from tasks.task import Batch, DataSpec, KerasLoop, OnDemand, Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,6 +318,28 @@ class LanguageModelingTask(Task):
         logits, carry = self._logits(model, features, carry, training)
         losses = self.token_losses(targets, logits)
         return tf.reduce_sum(losses * weights), tf.reduce_sum(weights), carry
+
+    def keras_loop(self) -> KerasLoop:
+        """Texts in (no labels: each text predicts its own next tokens, the first
+        sequence_length of them); loss and accuracy over real tokens only."""
+        length = self.sequence_length
+
+        def preprocess(x, y=None, sample_weight=None):
+            if y is not None:
+                raise ValueError("a language model learns from texts alone: give no y")
+            ids = self.tokenizer.tf_tokenize(x)[:, : length + 1]
+            dense = ids.to_tensor(0, shape=[None, length + 1])
+            real = tf.sequence_mask(ids.row_lengths() - 1, length, dtype=tf.float32)
+            return dense[:, :-1], dense[:, 1:], real
+
+        def compile_defaults() -> dict[str, Any]:
+            return {
+                "optimizer": keras.optimizers.AdamW(1e-4, weight_decay=0.01),
+                "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                "metrics": [keras.metrics.SparseCategoricalAccuracy("accuracy")],
+            }
+
+        return KerasLoop(preprocess, compile_defaults)
 
     # ----------------------------------------------------------------------------- evaluation
 

@@ -26,7 +26,7 @@ from tasks.data import DataError, Examples, Tokenizer, build_tokenizer, load_lab
 from tasks.data.examples import LABELLED
 from tasks.replicas import ReplicaLayout
 from tasks.request_checks import ServingLimits
-from tasks.task import Batch, DataSpec, OnDemand, Task
+from tasks.task import Batch, DataSpec, KerasLoop, OnDemand, Task
 from tasks.text_batches import batch_indices, pad_rows
 from tasks.text_classification import serving
 from tasks.text_classification.model import POOLINGS, TextClassifier
@@ -298,6 +298,33 @@ class TextClassificationTask(Task):
         logits = model(features, training=training)
         losses = self._losses(labels, logits)
         return tf.reduce_sum(losses * weights), tf.reduce_sum(weights), carry
+
+    def keras_loop(self) -> KerasLoop:
+        """Texts in, labels as the run's class names (or their ids); the recipe's AdamW."""
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(self.labels),
+                                                tf.range(len(self.labels), dtype=tf.int64)),
+            default_value=-1)
+
+        def preprocess(x, y=None, sample_weight=None):
+            token_ids, mask = self.tokenize(x)
+            if y is not None and y.dtype == tf.string:
+                ids = table.lookup(y)
+                with tf.control_dependencies([tf.debugging.assert_non_negative(
+                        ids, message=f"y: a label that is not one of {self.labels}")]):
+                    y = tf.identity(ids)
+            return keras.utils.pack_x_y_sample_weight(
+                {"token_ids": token_ids, "padding_mask": mask}, y, sample_weight)
+
+        def compile_defaults() -> dict[str, Any]:
+            return {
+                "optimizer": keras.optimizers.AdamW(self.recipe["learning_rate"],
+                                                    weight_decay=self.recipe["weight_decay"]),
+                "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                "metrics": [keras.metrics.SparseCategoricalAccuracy("accuracy")],
+            }
+
+        return KerasLoop(preprocess, compile_defaults)
 
     # ----------------------------------------------------------------------------- evaluation
 

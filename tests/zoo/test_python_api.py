@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import zoo
@@ -61,3 +62,55 @@ def test_fit_refuses_bad_settings_by_name(settings, fragment, tmp_path):
     with pytest.raises(ValueError, match=fragment):
         zoo.fit(model_dir=str(tmp_path / "run"), **settings)
     assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
+def reviews(count: int, seed: int) -> tuple[list[str], list[str]]:
+    """Texts whose label is the word "good" or "bad" among filler words."""
+    rng = np.random.default_rng(seed)
+    filler = ["film", "plot", "actor", "scene", "music", "story", "ending", "cast"]
+    texts, labels = [], []
+    for _ in range(count):
+        label = rng.choice(["pos", "neg"])
+        words = list(rng.choice(filler, 5)) + ["good" if label == "pos" else "bad"]
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append(str(label))
+    return texts, labels
+
+
+def test_keras_fit_improves_a_classifier_loaded_from_its_run(tmp_path):
+    """README "From Python": compile() with the task's defaults, fit on strings, predict."""
+    texts, labels = reviews(400, seed=0)
+    (tmp_path / "reviews.tsv").write_text(
+        "text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    classifier = zoo.fit(
+        model="bert_tiny", task="text_classification", data=str(tmp_path / "reviews.tsv"),
+        tokenizer="word", train_steps=1, batch_size=8, model_dir=str(tmp_path / "run"),
+        options=dict(num_layers=1, hidden_dim=32, intermediate_dim=64, sequence_length=16))
+    dev_texts, dev_labels = reviews(200, seed=1)
+    model = classifier.model
+    model.compile()
+    before = model.evaluate(dev_texts, dev_labels, return_dict=True, verbose=0)["accuracy"]
+    model.fit(texts, labels, epochs=6, batch_size=16, verbose=0)
+    after = model.evaluate(dev_texts, dev_labels, return_dict=True, verbose=0)["accuracy"]
+    assert before < 0.75 and after > 0.95, (before, after)
+    logits = model.predict(["good film plot"], verbose=0)
+    assert logits.shape == (1, 2)
+    assert classifier.classify("bad film plot").label == "neg"  # the pipeline's model learned
+    ids = [classifier.labels.index(y) for y in labels]
+    model.fit(texts, ids, epochs=1, verbose=0)  # label ids work as well as names
+    with pytest.raises(Exception, match="not one of"):
+        model.fit(["good film"], ["maybe"], verbose=0)
+
+
+def test_keras_fit_trains_a_language_model_on_texts(fitted):
+    """The causal LM's Keras loop: texts alone, loss over their real tokens."""
+    lm = zoo.load(fitted.path)  # a fresh copy: the module's run stays as trained
+    model = lm.model
+    model.compile()
+    texts = ["abcabcabcabc", "cabcabcab"] * 16
+    before = model.evaluate(texts, return_dict=True, verbose=0)["loss"]
+    model.fit(texts, epochs=25, batch_size=8, verbose=0)
+    after = model.evaluate(texts, return_dict=True, verbose=0)["loss"]
+    assert after < 0.7 * before, (before, after)
+    assert model.predict(["abc"], verbose=0).shape[:2] == (1, 16)

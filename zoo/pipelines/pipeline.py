@@ -47,6 +47,15 @@ class Pipeline:
         """The run's tokenizer (`encode`, `decode`); None for an export, which holds its own."""
         return self.run.task.tokenizer if self.run is not None else None
 
+    @property
+    def model(self) -> Any:
+        """The run's Keras model: `compile()` with the task's defaults, then `fit`, `evaluate`
+        and `predict` on raw text (`tasks.task_model.TaskModel`); runs only."""
+        run = self._run_only("model")
+        if getattr(run.model, "keras_loop", False) is None:  # attached here, not in training
+            run.model.keras_loop = run.task.keras_loop()
+        return run.model
+
     def __repr__(self) -> str:
         source = "export" if self.is_export else f"run at step {self.run.step}"
         return f"{type(self).__name__}({self.path!r}, {source})"
