@@ -114,3 +114,18 @@ def test_keras_fit_trains_a_language_model_on_texts(fitted):
     after = model.evaluate(texts, return_dict=True, verbose=0)["loss"]
     assert after < 0.7 * before, (before, after)
     assert model.predict(["abc"], verbose=0).shape[:2] == (1, 16)
+
+
+def readme_block(heading: str, number: int = 0) -> str:
+    """The `number`-th python code block under the README's `heading`."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n")[number + 1].split("```", 1)[0]
+
+
+def test_the_readme_from_python_block_runs_as_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(readme_block("From Python"), "README.md", "exec"), {})  # noqa: S102
+    printed = capsys.readouterr().out
+    assert "ROMEO:" in printed and (tmp_path / "runs" / "from-python" / "summary.json").is_file()
+    assert (tmp_path / "saved_models" / "transformer_lm_tiny" / "1" / "saved_model.pb").is_file()
