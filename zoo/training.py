@@ -54,6 +54,8 @@ def resolve_spec(settings: Mapping[str, Any], options: Mapping[str, Any] | list[
     if explicit.get("dataset") is not None:
         check_dataset(explicit["dataset"], task_class)
     config = replace(config, explicit, source="settings")
+    if config.init_from:
+        config = _with_pretrained_tokenizer(config, explicit.get("tokenizer"))
     task_defaults = {**dataclasses.asdict(task_class.Options()),
                      **registry.task_options(preset, task_class), **config.task_options}
     items = options if isinstance(options, list) else [
@@ -65,6 +67,21 @@ def resolve_spec(settings: Mapping[str, Any], options: Mapping[str, Any] | list[
         task_options={**config.task_options, **task_options},
     )
     return RunSpec.of(config)
+
+
+def _with_pretrained_tokenizer(config: RunConfig, given: str | None) -> RunConfig:
+    """A fine-tuned run reads with its pretrained run's tokenizer, and its config.json says so;
+    a --tokenizer that names another is refused rather than ignored."""
+    from zoo.runs import load_run_config
+
+    if not os.path.isdir(config.init_from):
+        raise ConfigError(f"--init_from: no such run directory: {config.init_from}")
+    pretrained = load_run_config(config.init_from)
+    if given is not None and given != pretrained.tokenizer:
+        raise ConfigError(f"--tokenizer={given}: the --init_from run reads with "
+                          f"{pretrained.tokenizer}, which its fine-tuning keeps; drop --tokenizer")
+    return dataclasses.replace(config, tokenizer=pretrained.tokenizer,
+                               vocab_size=pretrained.vocab_size)
 
 
 def check_dataset(name: str, task_class) -> None:

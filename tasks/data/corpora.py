@@ -184,7 +184,7 @@ def load_corpus(
 
 
 def read_text(path: Path) -> str:
-    """A file's text, strictly UTF-8 and non-empty."""
+    """A file's text, strictly UTF-8 and non-empty, without a leading byte-order mark."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -192,7 +192,7 @@ def read_text(path: Path) -> str:
     if not data:
         raise DataError(f"{path}: empty file; give a file that holds text")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # a BOM is never content
     except UnicodeDecodeError as error:
         raise DataError(
             f"{path}: not valid UTF-8 at byte {error.start} ({error.reason}); "

@@ -198,10 +198,20 @@ def _read_rows(path: Path, fields, columns) -> list[tuple[str, str]]:
     if not rows:
         raise DataError(f"{path}: no rows")
     indices, body = _columns(path, rows, fields, columns)
+    # Fields beyond the header (or beyond two, with neither header nor columns given) would be
+    # dropped unseen; they are usually a stray delimiter inside a text.
+    header = len(rows) > len(body)
+    most = len(rows[0]) if header else (None if any(c is not None for c in columns) else 2)
     out = []
     for number, row in enumerate(body, start=len(rows) - len(body) + 1):
         if max(indices) >= len(row):
             raise DataError(f"{path}:{number}: {len(row)} column(s), needs column {max(indices)}")
+        if most is not None and len(row) > most:
+            stray = "a tab" if delimiter == "\t" else "an unquoted comma"
+            expected = (f"the header names {most}" if header else
+                        f"two expected (or set {fields[0]}_column and {fields[1]}_column)")
+            raise DataError(f"{path}:{number}: {len(row)} fields, {expected}: {stray} inside "
+                            "a text?")
         out.append(_fields(path, number, fields, (row[indices[0]], row[indices[1]])))
     return out
 
@@ -233,6 +243,10 @@ def _columns(path, rows, fields, columns) -> tuple[tuple[int, int], list[list[st
     found = [_find(header, field) for field in fields]
     if all(i is not None for i in found):
         return tuple(found), rows[1:]
+    if any(i is not None for i in found):  # a header, but without one of the two fields
+        missing = fields[found.index(None)]
+        raise DataError(f"{path}: the header has no {missing} column (it has: "
+                        f"{', '.join(header)}); name one, or set {missing}_column")
     return (0, 1), rows
 
 

@@ -64,6 +64,11 @@ def test_the_hash_split_is_seeded_order_free_and_keeps_duplicates_together(tmp_p
         ("sentence\tlabel\nok\t1\n", {"label_column": "rating"}, "no label column named 'rating'"),
         ("a\t1\n\t0\n", {}, ":2: the text is empty"),
         ("a\t1\nb\n", {}, ":2: 1 column"),
+        # A header that names the text but no label is not a row of data.
+        ("text\tscore\nok\t1\n", {}, "the header has no label column .*text, score"),
+        # A field beyond the header's (or beyond two) is a stray tab, not something to drop.
+        ("text\tlabel\nok\t1\nan\tok one\t0\n", {}, ":3: 3 fields, the header names 2"),
+        ("ok\t1\nan\tok one\t0\n", {}, ":2: 3 fields, two expected"),
     ],
 )
 def test_bad_files_are_one_line_errors(tmp_path, content, kwargs, message):
@@ -72,6 +77,15 @@ def test_bad_files_are_one_line_errors(tmp_path, content, kwargs, message):
     with pytest.raises(DataError, match=message) as caught:
         load_labelled(str(path), **kwargs)
     assert "\n" not in str(caught.value)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
+    path = tmp_path / "bom.tsv"
+    path.write_text("\ufefftext\tlabel\n" + "".join(f"t{i}\t{i % 2}\n" for i in range(20)),
+                    encoding="utf-8")
+    examples = load_labelled(str(path))
+    labels = {label for _, split in examples.splits.values() for label in split}
+    assert labels == {"0", "1"}
 
 
 def test_unknown_name_says_what_is_known():

@@ -129,3 +129,17 @@ def test_the_readme_from_python_block_runs_as_written(tmp_path, monkeypatch, cap
     printed = capsys.readouterr().out
     assert "ROMEO:" in printed and (tmp_path / "runs" / "from-python" / "summary.json").is_file()
     assert (tmp_path / "saved_models" / "transformer_lm_tiny" / "1" / "saved_model.pb").is_file()
+
+
+def test_fine_tuning_keeps_and_records_the_pretrained_tokenizer(fitted, tmp_path):
+    pretrained = json.loads((Path(fitted.path) / "config.json").read_text())
+    other = "word" if pretrained["tokenizer"] != "word" else "char"
+    with pytest.raises(ValueError, match=f"--tokenizer={other}: the --init_from run reads"):
+        zoo.fit(init_from=fitted.path, tokenizer=other, model_dir=str(tmp_path / "no"),
+                options=OPTIONS, **TINY)
+    assert not (tmp_path / "no").exists()
+    tuned = zoo.fit(init_from=fitted.path, model_dir=str(tmp_path / "tuned"), options=OPTIONS,
+                    **{**TINY, "train_steps": 2})
+    recorded = json.loads((Path(tuned.path) / "config.json").read_text())
+    assert recorded["tokenizer"] == pretrained["tokenizer"]
+    assert tuned.tokenizer.vocab_size == fitted.tokenizer.vocab_size
