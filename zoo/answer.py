@@ -61,6 +61,8 @@ def questions_to_run(argv: list[str]) -> list[dict]:
         raise ConfigError("--question: give one or more non-empty questions (or --file)")
     if not (FLAGS.context or "").strip():
         raise ConfigError("--context: give the passage the answers are in")
+    cli.check_utf8(FLAGS.question, "--question")
+    cli.check_utf8([FLAGS.context], "--context")
     return [{"id": str(n), "question": q, "context": FLAGS.context}
             for n, q in enumerate(FLAGS.question, 1)]
 

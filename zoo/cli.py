@@ -34,7 +34,15 @@ def run(main: Callable[[list[str]], None], prog: str) -> None:
             print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
             sys.exit(2)
 
-    app.run(guarded)
+    def parse(argv: list[str]) -> list[str]:
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as e:  # absl would print two lines and exit 1
+            print(f"{prog}: error: {str(e).strip().splitlines()[0]} (see --help)",
+                  file=sys.stderr, flush=True)
+            sys.exit(2)
+
+    app.run(guarded, flags_parser=parse)
 
 
 def op_error_message(error: Exception) -> str:
@@ -89,4 +97,15 @@ def texts_to_run(argv: list[str], model_dir: str | None, saved_model: str | None
     check_source(argv, model_dir, saved_model)
     if not texts or any(not text.strip() for text in texts):
         raise ConfigError("--text: give one or more non-empty texts")
+    return check_utf8(texts, "--text")
+
+
+def check_utf8(texts: list[str], flag: str) -> list[str]:
+    """`texts`, unless one holds bytes that are not UTF-8 (a command line keeps them as
+    surrogate escapes, which no tensor can hold): a one-line ConfigError naming `flag`."""
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(f"{flag}: {text[:40]!r} is not valid UTF-8 text") from None
     return texts

@@ -129,12 +129,25 @@ def replace(config: RunConfig, values: Mapping[str, Any], *, source: str) -> Run
     return dataclasses.replace(config, **dict(values))
 
 
+def read_settings_file(path: str, flag: str) -> str:
+    """The UTF-8 text of the settings file `flag` names; unreadable or binary: a ConfigError."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ConfigError(f"cannot read {flag} {path}: {e.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{flag} {path}: not UTF-8 text (byte {e.start}); give a text "
+                          "file") from None
+
+
 def load_config_file(path: str) -> dict[str, Any]:
     """Reads a JSON or YAML mapping. A `model:` section holds preset overrides."""
     if not os.path.isfile(path):
         raise ConfigError(f"--config: no such file: {path}")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = read_settings_file(path, "--config")
     try:
         if path.endswith((".yaml", ".yml")):
             import yaml

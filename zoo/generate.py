@@ -81,7 +81,7 @@ def main(argv: list[str]) -> None:
     if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
         raise ConfigError("give exactly one of --model_dir and --saved_model")
     sampling_config()  # bad flags fail before anything loads
-    prompts = FLAGS.prompt or ["\n"]
+    prompts = cli.check_utf8(FLAGS.prompt or ["\n"], "--prompt")
     repeated = [p for p in prompts for _ in range(FLAGS.num_samples)]
     texts = generate(repeated)
     for i, text in enumerate(texts):

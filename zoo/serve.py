@@ -217,15 +217,19 @@ def _watch_config_file(manager, config, stop: threading.Event) -> None:
             except ConfigError as e:
                 logging.warning("ignoring new --model_config_file: %s", e)
                 continue
+            except Exception:  # noqa: BLE001 - whatever one file does, keep polling
+                logging.exception("ignoring new --model_config_file")
+                continue
             if error is not None:
                 logging.warning("reloading --model_config_file: %s", error.message)
 
     threading.Thread(target=loop, name="config-poll", daemon=True).start()
 
 
-def _read(path: str) -> str | None:
+def _read(path: str) -> bytes | None:
+    """The file's bytes (decoded, and refused if binary, only when it changed)."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, "rb") as f:
             return f.read()
     except OSError:
         return None

@@ -76,6 +76,9 @@ TRAIN = [
     (["--warmup_steps=-5"], "--warmup_steps"),
     (["--model_dir=afile"], "is a file"),
     (["--task=masked_lm"], "bidirectional"),
+    (["--batch_size=abc"], "--batch_size"),  # absl's own flag errors: one line, exit 2 too
+    (["--no_such_flag=1"], "no_such_flag"),
+    (["--config=binary.json"], "not UTF-8"),
     (["--model=bert_tiny", "--task=causal_lm"], "causal backbone"),
 ]
 
@@ -84,6 +87,7 @@ TRAIN = [
 def workdir(tmp_path):
     (tmp_path / "afile").write_text("not a run")
     (tmp_path / "half.jsonl").write_text('{"question": "who?"}\n')
+    (tmp_path / "binary.json").write_bytes(bytes(range(256)))
     return tmp_path
 
 
@@ -104,6 +108,12 @@ OTHERS = [
     ("zoo.serve", ["--model_base_path=.", "--grpc_max_threads=0"], "grpc_max_threads"),
     ("zoo.serve", ["--model_base_path=.", "--enable_batching",
                    "--batching_parameters_file=afile"], "BatchingParameters"),
+    ("zoo.serve", ["--model_base_path=.", "--enable_batching",
+                   "--batching_parameters_file=binary.json"], "not UTF-8"),
+    ("zoo.serve", ["--model_config_file=binary.json"], "not UTF-8"),
+    ("zoo.classify", ["--model_dir=afile", "--text=bad \udcff\udcfe text"], "not valid UTF-8"),
+    ("zoo.generate", ["--model_dir=afile", "--prompt=\udcff"], "--prompt"),
+    ("zoo.translate", ["--num_beams=0", "--model_dir=afile", "--text=a"], "num_beams"),
     ("zoo.train_ngram", ["--order=0"], "order"),
     ("zoo.classify", ["--text=a"], "exactly one"),
     ("zoo.translate", ["--model_dir=afile", "--text=a"], "afile"),

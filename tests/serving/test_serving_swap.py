@@ -115,3 +115,29 @@ def test_swap_under_load_fails_no_request(swap_server):
         "predictions": [{"length": 1, "text": "v2:z"}]}
     status, doc = server.rest("/v1/models/echo/versions/3:predict", {"instances": ["z"]})
     assert status == 404 and doc["error"] == "Servable not found for request: Specific(echo, 3)"
+
+
+def test_the_config_poll_survives_a_binary_config_file(model_root, log_dir, tmp_path):
+    """A config file overwritten with random bytes is logged and skipped; the next valid one
+    still loads (the poll thread once died of a UnicodeDecodeError)."""
+    from serving_helpers import write_config
+
+    config = write_config(tmp_path / "models.config", {"echo": model_root / "echo"})
+    server = Server([f"--model_config_file={config}",
+                     "--model_config_file_poll_wait_seconds=1"], log_dir)
+    try:
+        config.write_bytes(bytes(range(128, 256)) * 3)
+        deadline = time.monotonic() + 30
+        while "ignoring new --model_config_file" not in server.output():
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.2)
+        write_config(config, {"echo": model_root / "echo", "math": model_root / "math"})
+        deadline = time.monotonic() + 60
+        while server.rest("/v1/models/math")[0] != 200:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.5)
+        status, body = server.rest("/v1/models/math")
+        assert body["model_version_status"][0]["state"] == "AVAILABLE"
+        assert "not UTF-8" in server.output() and "Traceback" not in server.output()
+    finally:
+        assert server.stop() == 0, server.output()

@@ -15,7 +15,7 @@ import re
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from zoo.config import ConfigError
+from zoo.config import ConfigError, read_settings_file
 
 ModelConfig = model_server_config_pb2.ModelConfig
 
@@ -53,11 +53,7 @@ class ServerConfig:
 
 def read_model_config_file(path: str) -> list[ModelConfig]:
     """The `model_config_list` of a text ModelServerConfig, validated like the real server."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ConfigError(f"cannot read --model_config_file {path}: {e.strerror}") from e
+    text = read_settings_file(path, "--model_config_file")
     config = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, config)
@@ -183,14 +179,8 @@ def from_flags(
     if enable_batching:
         batching = BatchingParameters()
         if batching_parameters_file:
-            try:
-                with open(batching_parameters_file, encoding="utf-8") as f:
-                    batching = parse_batching_parameters(f.read(), batching_parameters_file)
-            except OSError as e:
-                raise ConfigError(
-                    f"cannot read --batching_parameters_file {batching_parameters_file}: "
-                    f"{e.strerror}"
-                ) from e
+            text = read_settings_file(batching_parameters_file, "--batching_parameters_file")
+            batching = parse_batching_parameters(text, batching_parameters_file)
     config = ServerConfig(
         models=models, model_config_file=model_config_file, batching=batching, **settings
     )
