@@ -53,6 +53,20 @@ def saved(model_dir: str) -> list[str]:
     return [os.path.join(folder, f"ckpt-{n}") for n in sorted(numbers, reverse=True)]
 
 
+def remove_unfinished(model_dir: str) -> list[str]:
+    """Removes what a save killed midway left (`ckpt-<n>_temp/`, TensorFlow's folder of a save
+    before its rename); only the run's own trainer may, as it resumes. Returns their names."""
+    import shutil
+
+    folder = os.path.join(model_dir, DIRECTORY)
+    removed = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if re.fullmatch(r"ckpt-\d+_temp", name):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
 def latest(model_dir: str) -> str | None:
     """The newest checkpoint prefix of a run, or None."""
     paths = saved(model_dir)

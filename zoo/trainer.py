@@ -208,7 +208,11 @@ class Trainer:
     # ----------------------------------------------------------------------------- public
 
     def restore(self) -> int:
-        """Restores the newest good checkpoint, if any; returns the step it resumes from."""
+        """Restores the newest good checkpoint, if any; returns the step it resumes from.
+        Leftovers of a save that a kill interrupted go first (the chief owns model_dir)."""
+        if self.chief:
+            for name in checkpoints.remove_unfinished(self.model_dir):
+                print(f"Removed {name}/, a checkpoint a kill left unfinished", flush=True)
         checkpoints.restore_newest_good(self.checkpoint, self.model_dir)
         return int(self.step.numpy())
 

@@ -157,6 +157,13 @@ def test_rest_get_errors(server, path, status, message):
     assert server.rest(path) == (status, {"error": message})
 
 
+def test_a_version_is_ascii_digits_only(server):
+    status, doc = server.rest("/v1/models/echo/versions/%D9%A1")  # "١", Arabic-Indic one
+    assert status == 400 and doc["error"].startswith("Malformed request: GET"), doc
+    status, doc = server.rest("/v1/models/echo/versions/%D9%A1:predict", {"inputs": ["x"]})
+    assert status == 400 and doc["error"].startswith("Malformed request: POST"), doc
+
+
 def test_oversized_body_is_413(server):
     status, doc = server.rest("/v1/models/echo:predict", {"inputs": ["x" * 200_000]})
     assert status == 413 and "max_request_bytes" in doc["error"]

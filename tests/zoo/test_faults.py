@@ -56,6 +56,17 @@ def test_no_readable_checkpoint_is_an_error_not_a_restart(finished, tmp_path):
         make_trainer(config, str(run)).restore()
 
 
+def test_a_save_killed_midway_leaves_nothing_after_the_resume(finished, tmp_path, capsys):
+    run, config = copy_of(finished, tmp_path)
+    unfinished = run / "checkpoints" / "ckpt-40_temp"  # TensorFlow's folder before its rename
+    unfinished.mkdir()
+    for part in (run / "checkpoints").glob("ckpt-30.*"):
+        shutil.copy(part, unfinished / part.name.replace("ckpt-30", "part-00000-of-00001"))
+    assert load_run(str(run)).step == 30 and unfinished.is_dir()  # a reader removes nothing
+    assert make_trainer(config, str(run)).restore() == 30
+    assert not unfinished.exists() and "ckpt-40_temp" in capsys.readouterr().out
+
+
 def test_a_garbage_checkpoint_state_file_does_not_restart_from_zero(finished, tmp_path):
     run, config = copy_of(finished, tmp_path)
     (run / "checkpoints" / "checkpoint").write_text("garbage {{{")

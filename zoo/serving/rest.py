@@ -28,7 +28,8 @@ from zoo.serving.manager import ModelManager
 from zoo.serving.responses import check_metadata_fields, metadata_response, status_response
 from zoo.serving.servable import Runner, status_of
 
-_VERSION = r"(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+# [0-9], not \d: TF Serving's RE2 \d is ASCII, Python's also takes "١" (Arabic-Indic one).
+_VERSION = r"(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?"
 PREDICT_PATH = re.compile(r"/v1/models/([^/:]+)" + _VERSION + r":(classify|regress|predict)",
                           re.IGNORECASE)
 STATUS_PATH = re.compile(r"/v1/models(?:/([^/:]+))?" + _VERSION + r"(?:/(metadata))?",
