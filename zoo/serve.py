@@ -129,7 +129,7 @@ def serve(config) -> None:
         return
     manager.start_polling(config.file_system_poll_wait_seconds)
     batcher = Batcher(config.batching) if config.batching else None
-    metrics = Metrics()
+    metrics = Metrics(configured=manager.configured)
     grpc_server, grpc_port = start_grpc_server(
         config.host, config.port, manager, batcher, metrics,
         max_request_bytes=config.max_request_bytes, threads=FLAGS.grpc_max_threads,

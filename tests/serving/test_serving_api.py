@@ -199,6 +199,17 @@ def test_prometheus_metrics(server):
     assert ":tensorflow:serving:request_latency_bucket{" in text
 
 
+def test_unknown_model_names_share_one_series(server):
+    """Requests naming models that are not configured cannot grow the server's state."""
+    _, before = server.rest("/monitoring/prometheus/metrics")
+    for i in range(20):
+        status, _ = server.rest(f"/v1/models/{'x' * 1000}{i}:predict", {"inputs": ["a"]})
+        assert status == 404
+    _, after = server.rest("/monitoring/prometheus/metrics")
+    assert "x" * 1000 not in after and len(after) - len(before) < 5000
+    assert 'model_name="(unconfigured)",status="NOT_FOUND"' in after
+
+
 # ----------------------------------------------------------------------------- gRPC
 
 

@@ -47,15 +47,23 @@ class Metrics:
     # Microseconds, as TF Serving's request_latency histogram: 10 * 1.8**i.
     BUCKETS = tuple(10 * 1.8**i for i in range(33))
 
-    def __init__(self) -> None:
+    # The label of every request for a model that is not configured: per-name state for any
+    # name a client sends would let requests grow the server without bound.
+    UNCONFIGURED = "(unconfigured)"
+
+    def __init__(self, configured=None) -> None:
+        """`configured(name)`: whether a model name gets its own series (default: every one)."""
         import threading
 
         self._lock = threading.Lock()
+        self._configured = configured or (lambda name: True)
         self._counts: dict[tuple[str, str], int] = {}
         self._latency: dict[tuple[str, str, str], list] = {}
 
     def record(self, model: str, api: str, entrypoint: str, code: str, seconds: float) -> None:
         micros = seconds * 1e6
+        if not self._configured(model):
+            model = self.UNCONFIGURED
         with self._lock:
             key = (model, code)
             self._counts[key] = self._counts.get(key, 0) + 1

@@ -120,6 +120,11 @@ class ModelManager:
                     model = self._models[config.name] = _Model(config)
                 model.config = config
 
+    def configured(self, name: str) -> bool:
+        """Whether `name` is (or was) a configured model: what per-model state may be kept."""
+        with self._cond:
+            return name in self._models
+
     def pending_labels(self) -> list[str]:
         """Messages for configured labels whose version is not AVAILABLE (FAILED_PRECONDITION)."""
         problems = []
