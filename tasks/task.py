@@ -58,12 +58,31 @@ class KerasLoop:
 
     `preprocess(x, y=None, sample_weight=None)` maps a batch of raw inputs (strings, and labels
     as names or ids) to what the model reads, in TF ops, returning Keras'
-    `pack_x_y_sample_weight` tuple; `compile_defaults()` gives fresh `optimizer`, `loss` and
-    `metrics` for a `compile()` called without them (keras-hub's convention).
+    `pack_x_y_sample_weight` tuple; `compile_defaults()` gives a fresh `optimizer`, `loss` and
+    `weighted_metrics` for a `compile()` called without them (keras-hub's convention).
     """
 
     preprocess: Callable[..., Any]
     compile_defaults: Callable[[], dict[str, Any]]
+
+    @classmethod
+    def for_classes(cls, preprocess: Callable[..., Any], learning_rate: float = 1e-4,
+                    output: str | None = None) -> KerasLoop:
+        """A loop whose model outputs logits over classes or tokens (`output`: the key of
+        a model that outputs a dict): AdamW, sparse cross-entropy and accuracy."""
+
+        def compile_defaults() -> dict[str, Any]:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            metrics = [keras.metrics.SparseCategoricalAccuracy("accuracy")]
+            # Weighted: padding and unmasked positions carry weight 0, and Keras' plain
+            # `metrics` would count them.
+            return {
+                "optimizer": keras.optimizers.AdamW(learning_rate, weight_decay=0.01),
+                "loss": {output: loss} if output else loss,
+                "weighted_metrics": {output: metrics} if output else metrics,
+            }
+
+        return cls(preprocess, compile_defaults)
 
 
 class Task(abc.ABC):

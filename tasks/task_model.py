@@ -71,7 +71,9 @@ class TaskModel(keras.Model):
                 raise ValueError(f"compile: no task defaults for {', '.join(auto)} (load the "
                                  "model with zoo.load, or pass them)")
             defaults = self.keras_loop.compile_defaults()
-            chosen.update({name: defaults[name] for name in auto})
+            chosen.update({name: defaults.get(name) for name in auto})
+            if "metrics" in auto and "weighted_metrics" not in kwargs:
+                kwargs["weighted_metrics"] = defaults.get("weighted_metrics")
         super().compile(**chosen, **kwargs)
 
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None,

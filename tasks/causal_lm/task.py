@@ -332,14 +332,7 @@ class LanguageModelingTask(Task):
             real = tf.sequence_mask(ids.row_lengths() - 1, length, dtype=tf.float32)
             return dense[:, :-1], dense[:, 1:], real
 
-        def compile_defaults() -> dict[str, Any]:
-            return {
-                "optimizer": keras.optimizers.AdamW(1e-4, weight_decay=0.01),
-                "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                "metrics": [keras.metrics.SparseCategoricalAccuracy("accuracy")],
-            }
-
-        return KerasLoop(preprocess, compile_defaults)
+        return KerasLoop.for_classes(preprocess)
 
     # ----------------------------------------------------------------------------- evaluation
 

@@ -26,7 +26,7 @@ from tasks.masked_lm.masking import mask_tokens, max_predictions
 from tasks.masked_lm.model import MaskedLM
 from tasks.replicas import ReplicaLayout
 from tasks.request_checks import ServingLimits
-from tasks.task import Batch, DataSpec, OnDemand, Task
+from tasks.task import Batch, DataSpec, KerasLoop, OnDemand, Task
 from tasks.text_batches import batch_indices, encode_texts, pad_rows
 
 SPECIALS = ("pad", "cls", "sep", "mask")
@@ -245,6 +245,23 @@ class MaskedLanguageModelingTask(Task):
             targets["nsp"] = is_next
             weights["nsp"] = tf.ones(tf.shape(is_next), tf.float32)
         return features, targets, weights
+
+    def keras_loop(self) -> KerasLoop:
+        """Texts in, masked afresh each batch as in training (one text a row, cut to the
+        model's length); the masked-LM loss on the chosen positions."""
+        length, ids = self.sequence_length, self.ids
+
+        def preprocess(x, y=None, sample_weight=None):
+            if y is not None:
+                raise ValueError("a masked LM learns from texts alone: give no y")
+            rows = self.tokenizer.tf_tokenize(x)[:, : length - 2]
+            token_ids, mask = pad_rows(rows, length, ids["pad"], [ids["cls"]], [ids["sep"]])
+            seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
+            features, targets, weights = self._masked(
+                token_ids, mask, tf.zeros_like(token_ids), tf.zeros(tf.shape(x), tf.int32), seed)
+            return features, {"mlm": targets["mlm"]}, {"mlm": weights["mlm"]}
+
+        return KerasLoop.for_classes(preprocess, output="mlm")
 
     # ----------------------------------------------------------------------------- the model
 

@@ -300,7 +300,7 @@ class TextClassificationTask(Task):
         return tf.reduce_sum(losses * weights), tf.reduce_sum(weights), carry
 
     def keras_loop(self) -> KerasLoop:
-        """Texts in, labels as the run's class names (or their ids); the recipe's AdamW."""
+        """Texts in, labels as the run's class names (or their ids); the recipe's rate."""
         table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(self.labels),
                                                 tf.range(len(self.labels), dtype=tf.int64)),
@@ -316,15 +316,7 @@ class TextClassificationTask(Task):
             return keras.utils.pack_x_y_sample_weight(
                 {"token_ids": token_ids, "padding_mask": mask}, y, sample_weight)
 
-        def compile_defaults() -> dict[str, Any]:
-            return {
-                "optimizer": keras.optimizers.AdamW(self.recipe["learning_rate"],
-                                                    weight_decay=self.recipe["weight_decay"]),
-                "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                "metrics": [keras.metrics.SparseCategoricalAccuracy("accuracy")],
-            }
-
-        return KerasLoop(preprocess, compile_defaults)
+        return KerasLoop.for_classes(preprocess, self.recipe["learning_rate"])
 
     # ----------------------------------------------------------------------------- evaluation
 

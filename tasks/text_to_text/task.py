@@ -27,7 +27,7 @@ import tensorflow as tf
 from tasks.data import DataError, Examples, Tokenizer, build_tokenizer
 from tasks.replicas import ReplicaLayout
 from tasks.request_checks import ServingLimits
-from tasks.task import Batch, DataSpec, OnDemand, Task
+from tasks.task import Batch, DataSpec, KerasLoop, OnDemand, Task
 from tasks.text_batches import encode_texts
 from tasks.text_to_text import serving
 from tasks.text_to_text.layouts import DecoderOnly, EncoderDecoder, Lengths, layout_for
@@ -261,6 +261,21 @@ class TextToTextTask(Task):
         layout = layout_for(backbone, ids, Lengths(length, length - 1, length, True), cls.name)
         return layout.model(backbone, vocab_size, options.tie_embeddings, cls.name,
                             copy_attention=options.copy_attention)
+
+    def keras_loop(self) -> KerasLoop:
+        """Sources as x and targets as y, teacher-forced as in training (`translate` and
+        `summarize` decode; `predict` gives the teacher-forced logits)."""
+        layout = self._layout()
+
+        def preprocess(x, y=None, sample_weight=None):
+            if y is None:
+                raise ValueError(f"{self.name}: give targets as y (teacher forcing); decode "
+                                 f"with the pipeline's {self.verb}()")
+            features, outputs, weights = layout.graph_batch(self.tokenizer.tf_tokenize(x),
+                                                            self.tokenizer.tf_tokenize(y))
+            return features, outputs, weights
+
+        return KerasLoop.for_classes(preprocess)
 
     # ----------------------------------------------------------------------------- training
 
