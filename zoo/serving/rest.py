@@ -193,9 +193,11 @@ class RestServer:
             text = await asyncio.wait_for(asyncio.shield(future), timeout=self.timeout_s + 0.05)
         except asyncio.TimeoutError:
             deadline.cancel()
+            _forget(future)
             return _json(504, tensors.error_json("Deadline Exceeded"))
         except asyncio.CancelledError:  # the client went away: stop its work too
             deadline.cancel()
+            _forget(future)
             raise
         except ServingError as e:
             status = 504 if e.code == "DEADLINE_EXCEEDED" else e.http_status
@@ -239,6 +241,7 @@ class RestServer:
         self._started.set()
         loop.run_forever()
         loop.run_until_complete(self._runner.cleanup())
+        _end_pending_tasks(loop)
         loop.close()
 
     def stop(self) -> None:
@@ -247,6 +250,23 @@ class RestServer:
         if self._thread is not None:
             self._thread.join(timeout=2)
         self.work.shutdown(wait=False, cancel_futures=True)
+
+
+def _forget(future) -> None:
+    """Drops the outcome of work whose request is already answered; asyncio would otherwise
+    log its exception, with a traceback, as never retrieved."""
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
+def _end_pending_tasks(loop) -> None:
+    """Cancels the handlers a shutdown left waiting (requests in flight) and lets them end,
+    so asyncio has no pending task to report as destroyed."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 async def _server_header(request, response) -> None:
