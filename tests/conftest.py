@@ -21,7 +21,9 @@ def data_dir() -> Path:
     """The real corpora (../shared/data or $ZOO_DATA_DIR); tests needing them skip without it."""
     path = os.environ.get("ZOO_DATA_DIR")
     if not path or not Path(path).is_dir():
-        pytest.skip("no corpora: set ZOO_DATA_DIR to a folder like ../shared/data")
+        pytest.skip("no corpora: set ZOO_DATA_DIR to a folder holding them (README, Data: "
+                    "each named dataset's files, e.g. sst2/{train,dev}.tsv, and where they "
+                    "come from)")
     return Path(path)
 
 
