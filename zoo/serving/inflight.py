@@ -110,10 +110,11 @@ class InFlight:
             with self._lock:
                 self._managers.discard(manager)
 
-    def stop(self) -> None:
-        """Cancels every call in flight and refuses new ones."""
+    def stop(self) -> int:
+        """Cancels every call in flight and refuses new ones; returns how many were cancelled."""
         with self._lock:
             self.stopping = True
             managers = list(self._managers)
         for manager in managers:
             manager.start_cancel()
+        return len(managers)
