@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -233,6 +234,9 @@ def test_sigterm_under_load_exits_within_five_seconds(models, log_dir):
     assert time.monotonic() - started < 5
     for noise in ("Task was destroyed", "never retrieved", "Traceback"):
         assert noise not in server.output(), server.output()[-3000:]
+    said = re.search(r"stopped in [0-9.]+ s \(([0-9]+) request\(s\) in flight cancelled",
+                     server.output())
+    assert said and int(said.group(1)) >= 1, server.output()[-3000:]
 
 
 def test_a_version_copied_in_bit_by_bit_loads_once_whole(models, tmp_path, log_dir):
