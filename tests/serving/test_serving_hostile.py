@@ -169,6 +169,20 @@ def test_clients_that_hang_up_leave_no_traceback(server):
     assert "Traceback" not in server.output()
 
 
+def test_a_connection_that_never_finishes_its_headers_is_closed(server):
+    """Half a request line holds no connection past the REST deadline (aiohttp alone kept
+    them open for good)."""
+    stalled = [socket.create_connection(("127.0.0.1", server.rest_port)) for _ in range(3)]
+    for sock in stalled:
+        sock.sendall(b"POST /v1/models/math:pre")
+    time.sleep(TIMEOUT_MS / 1000 + 1.5)
+    for sock in stalled:
+        sock.settimeout(5)
+        assert sock.recv(100) == b""  # closed by the server
+        sock.close()
+    healthy(server)
+
+
 def test_slow_clients_cannot_starve_the_server(server):
     sockets = []
     for _ in range(60):  # more than the worker threads

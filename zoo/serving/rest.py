@@ -222,7 +222,7 @@ class RestServer:
     def _serve(self) -> None:
         from aiohttp import web
 
-        _answer_protocol_errors_in_json()
+        _answer_protocol_errors_in_json(header_seconds=self.timeout_s)
         loop = self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
@@ -276,18 +276,41 @@ async def _server_header(request, response) -> None:
 SERVER_HEADER = "zoo.serve"
 
 
-def _answer_protocol_errors_in_json() -> None:
+def _answer_protocol_errors_in_json(header_seconds: float) -> None:
     """Requests aiohttp's parser refuses (a bad Content-Length, chunked with a length, a
     malformed request line) are answered before any middleware runs, as plain text naming
     Python and aiohttp, with the parser's traceback in the log. Its connection handler is made
-    to answer them as TF Serving answers every error, `{"error": ...}`, and to log one line."""
+    to answer them as TF Serving answers every error, `{"error": ...}`, and to log one line.
+
+    It also closes a connection whose request headers have not all arrived `header_seconds`
+    after its first bytes: aiohttp stops its idle timer at the first byte, so a client that
+    sends half a request line would hold the connection for ever."""
     from aiohttp import web, web_protocol, web_server
 
     if getattr(web_server.RequestHandler, "zoo", False):
+        web_server.RequestHandler.header_seconds = header_seconds
         return
 
     class RequestHandler(web_protocol.RequestHandler):
         zoo = True
+        header_seconds = 30.0
+        _header_timer = None
+        _requests_seen = 0
+
+        def data_received(self, data: bytes) -> None:
+            waiting = not self._request_in_progress and not self._messages
+            super().data_received(data)
+            if self._messages or self._request_in_progress:
+                self._requests_seen += 1  # a whole request line and headers arrived
+            elif waiting and self._header_timer is None and not self._force_close:
+                self._header_timer = self._loop.call_later(
+                    self.header_seconds, self._close_if_stalled, self._requests_seen)
+
+        def _close_if_stalled(self, seen: int) -> None:
+            self._header_timer = None
+            if self._requests_seen == seen and not self._request_in_progress:
+                logging.info("closed a connection whose request headers never arrived")
+                self.force_close()
 
         def handle_error(self, request, status=500, exc=None, message=None):
             if request.writer.output_size > 0:
@@ -301,6 +324,7 @@ def _answer_protocol_errors_in_json() -> None:
             response.force_close()
             return response
 
+    RequestHandler.header_seconds = header_seconds
     web_server.RequestHandler = RequestHandler
 
 
