@@ -108,13 +108,15 @@ def print_models() -> None:
     from zoo.registry import PRESETS, build
 
     width = max(len(name) for name in PRESETS)
-    print(f"{'model':<{width}} {'parameters':>12}  {'task':<10}  description")
+    task_width = max(len(preset.task) for preset in PRESETS.values())
+    print(f"{'model':<{width}} {'parameters':>12}  {'task':<{task_width}}  description")
     for name, preset in PRESETS.items():
         if preset.counted:
             params = "(counts)"
         else:
             params = f"{build(name, vocab_size=preset.reference_vocab_size).count_params():,}"
-        print(f"{name:<{width}} {params:>12}  {preset.task:<10}  {preset.description}")
+        print(f"{name:<{width}} {params:>12}  {preset.task:<{task_width}}  "
+              f"{preset.description}")
     print("(parameter counts at the preset's usual vocabulary size; --task picks another task)")
 
 
