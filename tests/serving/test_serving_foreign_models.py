@@ -239,12 +239,32 @@ def test_malformed_model_config_says_what_tf_serving_says(tmp_path):
     assert "Error parsing text-format tensorflow.serving.ModelServerConfig" in lines[0]
 
 
-def test_profiler_service_answers_unimplemented(server):
-    profile = server.channel.unary_unary("/tensorflow.ProfilerService/Profile")
+def test_profiler_service_traces_as_tf_serving_does(server, tmp_path):
+    """TensorFlow's own profiler client (what TensorBoard's capture button calls) gets a trace
+    of the server into its log folder, as from TF Serving's ProfilerService."""
+    from tensorflow.python.profiler import profiler_client
+
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    busy = threading.Thread(target=lambda: [_predict_half_plus(server) for _ in range(20)])
+    busy.start()
+    profiler_client.trace(f"grpc://127.0.0.1:{server.grpc_port}", str(logdir), 1000,
+                          num_tracing_attempts=1)
+    busy.join()
+    traces = list((logdir / "plugins" / "profile").glob("*/*.xplane.pb"))
+    assert traces and traces[0].stat().st_size > 1000, traces
+    monitor = server.channel.unary_unary("/tensorflow.ProfilerService/Monitor")
     with pytest.raises(grpc.RpcError) as info:
-        profile(b"", timeout=30)
+        monitor(b"", timeout=30)
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "no profiler service" in info.value.details()
+
+
+def _predict_half_plus(server) -> None:
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "module"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0]], np.float32)))
+    stub.Predict(request, timeout=30)
 
 
 # ----------------------------------------------------------------------------- in process

@@ -23,7 +23,7 @@ from tensorflow_serving.apis import (
 )
 
 from zoo.config import ConfigError
-from zoo.serving import Metrics, ServingError, tensors
+from zoo.serving import Metrics, ServingError, profiler_service, tensors
 from zoo.serving.config import check_models
 from zoo.serving.inflight import Deadline
 from zoo.serving.limits import Limits
@@ -210,14 +210,6 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def _no_profiler(request: bytes, context) -> bytes:
-    context.abort(
-        grpc.StatusCode.UNIMPLEMENTED,
-        "zoo.serve has no profiler service (tensorflow.ProfilerService); profile a model with "
-        "tensorflow_model_server, or in-process with tf.profiler",
-    )
-
-
 def start_grpc_server(
     host: str, port: int, manager: ModelManager, runner: Runner | None, metrics: Metrics,
     *, max_request_bytes: int, threads: int = 32, limits: Limits | None = None,
@@ -234,11 +226,7 @@ def start_grpc_server(
         PredictionService(manager, runner, metrics, limits), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-        "tensorflow.ProfilerService",
-        {"Profile": grpc.unary_unary_rpc_method_handler(_no_profiler),
-         "Monitor": grpc.unary_unary_rpc_method_handler(_no_profiler)},
-    )])
+    server.add_generic_rpc_handlers([profiler_service.handlers()])
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         bound = server.add_insecure_port(address)
