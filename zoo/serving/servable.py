@@ -295,6 +295,9 @@ class Servable:
         if not os.path.exists(path):
             return 0
         count, started = 0, time.monotonic()
+        # Tracing every signature can take most of a minute on a loaded CPU: say so first.
+        logging.info("Warming up the model at %s: replaying %s (the first calls trace and "
+                     "compile each signature)", self.path, WARMUP_FILE)
         for record in tf.data.TFRecordDataset(path).take(MAX_WARMUP_RECORDS):
             log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
             kind = log.WhichOneof("log_type")
