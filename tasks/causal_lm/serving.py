@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.decoding import MAX_NEW_TOKENS_CAP, SamplingConfig, generate
-from tasks.request_checks import ServingLimits, after, batch_checks, limit_checks
+from tasks.request_checks import ServingLimits, after, batch_checks, byte_checks, token_checks
 
 # Tokens fed to the model per forward pass when scoring; bounds the [windows, L, vocab] logits.
 SCORE_TOKENS_PER_PASS = 8192
@@ -187,7 +187,8 @@ class _LanguageModelSignatures:
 
     def _tokenize(self, texts: tf.Tensor, what: str, min_tokens: int) -> tf.RaggedTensor:
         """Tokenized `texts`, failing with InvalidArgument on an empty batch or a bad length."""
-        ids = self.tokenizer.tf_tokenize(after(batch_checks(texts, what), texts))
+        first = [*batch_checks(texts, what), *byte_checks(texts, self.limits, what)]
+        ids = self.tokenizer.tf_tokenize(after(first, texts))
         lengths = ids.row_lengths()
         checks = [
             tf.debugging.assert_greater_equal(
@@ -200,7 +201,7 @@ class _LanguageModelSignatures:
                 message=f"{what}: an entry is longer than {self.max_tokens} tokens",
             ),
         ]
-        checks += limit_checks(texts, lengths, self.limits, what)
+        checks += token_checks(lengths, self.limits, what)
         return after(checks, ids)
 
     def _generate_checks(self, prompts, per_prompt: dict) -> list:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tasks.request_checks import ServingLimits, after, batch_checks, limit_checks
+from tasks.request_checks import ServingLimits, after, batch_checks, byte_checks
 from tasks.text_batches import pad_rows
 
 MASK_TEXT = "[MASK]"
@@ -33,7 +33,7 @@ def fill_mask_signatures(model: Any, tokenizer: tf.Module, sequence_length: int,
 
     @tf.function(input_signature=[_STRINGS])
     def fill_mask(texts):
-        checks = [*batch_checks(texts), *limit_checks(texts, tf.strings.length(texts), limits)]
+        checks = [*batch_checks(texts), *byte_checks(texts, limits)]
         pieces = tf.strings.split(after(checks, texts), MASK_TEXT)  # [b, (masks + 1)]
         masks = pieces.row_lengths() - 1
         with tf.control_dependencies([tf.debugging.assert_positive(

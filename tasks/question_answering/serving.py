@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from tasks.request_checks import ServingLimits, after, batch_checks, limit_checks
+from tasks.request_checks import ServingLimits, after, batch_checks, byte_checks
 
 WARMUP_QUESTION = "Where do the ships sail?"
 WARMUP_CONTEXT = "The ships sail from the old harbour at dawn."
@@ -32,9 +32,9 @@ def answer_signatures(answer: Callable, limits: ServingLimits) -> dict:
             tf.debugging.assert_equal(
                 tf.size(questions), tf.size(contexts),
                 message="questions and contexts: send one context per question"),
-            # Bytes bound tokens from above, so this caps the work before tokenizing.
-            *limit_checks(contexts, tf.strings.length(contexts) + tf.strings.length(questions),
-                          limits, "questions and contexts"),
+            # Before tokenizing: the work is bounded by the request's bytes.
+            *byte_checks(contexts, limits, "questions and contexts",
+                         byte_counts=tf.strings.length(contexts) + tf.strings.length(questions)),
         ]
         return answer(after(checks, questions), after(checks, contexts))
 

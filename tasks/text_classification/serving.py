@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tasks.request_checks import ServingLimits, after, batch_checks, limit_checks
+from tasks.request_checks import ServingLimits, after, batch_checks, byte_checks
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 TEXT_FEATURE = "text"
@@ -32,9 +32,8 @@ def classification_signatures(model: Any, tokenize: Callable, labels: list[str],
     names = tf.constant(labels)
 
     def scores_of(texts):
-        checks = [*batch_checks(texts, blank_ok=False),
-                  *limit_checks(texts, tf.strings.length(texts), limits)]
-        token_ids, mask = tokenize(after(checks, texts))
+        checks = [*batch_checks(texts, blank_ok=False), *byte_checks(texts, limits)]
+        token_ids, mask = tokenize(after(checks, texts))  # cut to the model's length
         logits = model({"token_ids": token_ids, "padding_mask": mask}, training=False)
         return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tasks.request_checks import ServingLimits, after, batch_checks, limit_checks
+from tasks.request_checks import ServingLimits, after, batch_checks, byte_checks, token_checks
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 _INTS = tf.TensorSpec([None], tf.int32)
@@ -38,8 +38,10 @@ def text_to_text_signatures(task: Any, model: Any, limits: ServingLimits) -> dic
             message=f"at most {most} new tokens per request (all texts and beams together)")
 
     def checked(texts):
-        tokens = task.tokenizer.tf_tokenize(after(batch_checks(texts, blank_ok=False), texts))
-        checks = limit_checks(texts, tokens.row_lengths(), limits)
+        first = [*batch_checks(texts, blank_ok=False), *byte_checks(
+            texts, limits, text_tokens=length if task.refuse_long_sources else None)]
+        tokens = task.tokenizer.tf_tokenize(after(first, texts))
+        checks = token_checks(tokens.row_lengths(), limits)
         if task.refuse_long_sources:
             checks.append(tf.debugging.assert_less_equal(
                 tokens.row_lengths(), tf.constant(length, tf.int64),

@@ -74,3 +74,14 @@ def test_python_api_classifies_as_the_command_does(run_module, trained, source):
         assert line == f"{c.label}\t{text}\t({shown})"
     assert classifier.classify("good fine film") == found[0]
     assert sorted(classifier.labels) == ["neg", "pos"]
+
+
+def test_the_export_bounds_a_request_by_its_bytes_and_counts_tokens_as_tokens(trained):
+    """110 kB of text is ~20,000 tokens, within the 65,536 allowed (it was refused when bytes
+    were counted as tokens); over 16 bytes per allowed token is refused before tokenizing."""
+    import zoo
+
+    classifier = zoo.load(trained / "export/bert_tiny/1")
+    assert classifier.classify("good fine film " * 7500).label in ("pos", "neg")
+    with pytest.raises(ValueError, match="at most 1048576 bytes per request"):
+        classifier.classify("x" * (1 << 20) + "y")

@@ -80,3 +80,13 @@ def test_keras_fit_teacher_forces_source_target_pairs(trained):
     assert after["accuracy"] > before["accuracy"] + 0.15, (before, after)  # real tokens only
     with pytest.raises(ValueError, match=r"translate\(\)"):
         model.predict(sources[:2], verbose=0)
+
+
+def test_a_source_far_longer_than_the_model_reads_is_refused_before_tokenizing(trained):
+    import zoo
+
+    translator = zoo.load(trained / "export/transformer_seq2seq_small/1")
+    with pytest.raises(ValueError, match="more than 128 bytes is longer than the model's 8"):
+        translator.translate("a " * 300)
+    with pytest.raises(ValueError, match="longer than the model's 8 tokens"):
+        translator.translate("a b c d e f a b c")  # 18 bytes, but 9 tokens: counted once tokenized

@@ -9,8 +9,8 @@ from zoo.config import ConfigError
 from zoo.pipelines.pipeline import Pipeline, as_texts
 
 BATCH = 64  # questions per call, at most
-# Bytes of questions and contexts per call, at most: the export's default request cap
-# (`ServingLimits.max_input_tokens`, which its signature checks against bytes).
+# Bytes of questions and contexts per call, at most: well inside the export's default cap
+# (`tasks.request_checks.byte_checks`: 16 bytes per token of `max_input_tokens`).
 BATCH_BYTES = 1 << 16
 
 

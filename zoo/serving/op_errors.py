@@ -11,8 +11,8 @@ def op_message(error: Exception) -> str:
     text = getattr(error, "message", None) or str(error)
     # "assertion failed: [<message>] [Condition x ...] ...": the message may hold brackets.
     found = re.search(r"assertion failed: \[(.*?)\](?= \[|\s*$)", text, re.M)
-    if found:
-        return found.group(1)
+    if found:  # TensorFlow escapes the message's quotes as it formats the assertion
+        return found.group(1).replace("\\'", "'")
     skip = ("Graph execution error", "Detected at node", "  File", "\t",
             "<stack traces unavailable>")
     lines = [line.strip() for line in text.splitlines()

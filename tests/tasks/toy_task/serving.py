@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tasks.request_checks import after, batch_checks, limit_checks
+from tasks.request_checks import after, batch_checks, byte_checks
 
 
 def signatures(model, tokenize, limits) -> dict:
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def starts_with_vowel(texts):
         checks = [*batch_checks(texts, blank_ok=False),
-                  *limit_checks(texts, tf.strings.length(texts), limits)]
+                  *byte_checks(texts, limits)]
         logits = model(tokenize(after(checks, texts)), training=False)
         return {"vowel": tf.argmax(logits, -1, output_type=tf.int32),
                 "scores": tf.nn.softmax(logits)}
