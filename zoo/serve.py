@@ -127,7 +127,8 @@ def serve(config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
 
-    limits = Limits(config.max_request_elements, config.max_request_batch)
+    limits = Limits(config.max_request_elements, config.max_request_batch,
+                    config.max_request_bytes)
     manager = ModelManager(config.models, xla_enabled=config.xla_cpu_compilation_enabled,
                            inflight=inflight,
                            method_name_check=config.enable_signature_method_name_check)

@@ -19,7 +19,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_helpers import Server, save_math, save_spin, write_config
+from serving_helpers import Server, save_echo, save_math, save_spin, write_config
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -31,13 +31,15 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     save_math(str(root / "math" / "1"))
     save_spin(str(root / "spin" / "1"))
+    save_echo(str(root / "echo" / "1"), 1)
     return root
 
 
 @pytest.fixture(scope="module")
 def server(models, log_dir):
     config = write_config(models / "models.config",
-                          {"math": models / "math", "spin": models / "spin"})
+                          {"math": models / "math", "spin": models / "spin",
+                           "echo": models / "echo"})
     server = Server([f"--model_config_file={config}", f"--rest_api_timeout_in_ms={TIMEOUT_MS}",
                      "--max_request_elements=100000", "--max_request_batch=64"], log_dir)
     yield server
@@ -76,13 +78,13 @@ def test_limits_name_themselves(server):
     assert "--max_request_batch" in doc["error"]
 
 
-def broadcast_proto(shape, dtype=types_pb2.DT_STRING) -> tensor_pb2.TensorProto:
+def broadcast_proto(shape, dtype=types_pb2.DT_STRING, value=b"x") -> tensor_pb2.TensorProto:
     """One value, a huge declared shape: tf.make_ndarray would broadcast it."""
     proto = tensor_pb2.TensorProto(dtype=dtype)
     proto.tensor_shape.CopyFrom(tensor_shape_pb2.TensorShapeProto(
         dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape]))
     if dtype == types_pb2.DT_STRING:
-        proto.string_val.append(b"x")
+        proto.string_val.append(value)
     return proto
 
 
@@ -110,6 +112,22 @@ def test_hostile_grpc_tensors_are_invalid_argument(server, proto):
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
     assert time.monotonic() - started < 5
     assert rss_bytes(server.proc.pid) - before < 200 << 20  # nothing was built
+    healthy(server)
+
+
+def test_a_string_broadcast_past_the_request_bytes_is_refused_before_it_is_built(server):
+    """One 2 MB string declared [60] would be 120 MB once broadcast: more than a request may
+    carry (--max_request_bytes, 64 MiB), so it is refused from the declared shape."""
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "echo"
+    request.inputs["prompts"].CopyFrom(broadcast_proto([60], value=b"x" * (2 << 20)))
+    before = rss_bytes(server.proc.pid)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
+    assert "--max_request_bytes" in info.value.details()
+    assert rss_bytes(server.proc.pid) - before < 60 << 20  # nothing was built
     healthy(server)
 
 

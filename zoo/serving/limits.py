@@ -32,6 +32,9 @@ SENDABLE = {
 class Limits:
     max_request_elements: int = 1 << 22
     max_request_batch: int = 1024
+    # What a request's strings may hold once broadcast to their declared shapes: no more than
+    # a request may carry (--max_request_bytes), so 1 MB declared [256] is not 256 MB.
+    max_request_bytes: int = 64 << 20
 
     def check_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
         """Refuses a request whose inputs (alias -> shape) are too large, before they exist."""
@@ -58,7 +61,7 @@ class Limits:
         """TensorProtos (alias -> proto), by their declared dtype and shape."""
         from tensorflow.core.framework import types_pb2
 
-        shapes = {}
+        shapes, string_bytes = {}, 0
         for alias, proto in protos.items():
             dtype = types_pb2.DataType.Name(proto.dtype) if proto.dtype in \
                 types_pb2.DataType.values() else str(proto.dtype)
@@ -68,7 +71,15 @@ class Limits:
             if proto.tensor_shape.unknown_rank:
                 raise ServingError("INVALID_ARGUMENT", f"input {alias}: the shape is unknown")
             shapes[alias] = tuple(int(d.size) for d in proto.tensor_shape.dim)
+            if proto.string_val:
+                string_bytes += _string_bytes(proto.string_val, shapes[alias])
         self.check_shapes(shapes)
+        if string_bytes > self.max_request_bytes:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"the request's strings would hold {string_bytes} bytes once broadcast to their "
+                f"shapes, more than the server's limit of {self.max_request_bytes} "
+                "(--max_request_bytes)")
 
     def check_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.check_shapes({alias: tuple(np.shape(a)) for alias, a in arrays.items()})
@@ -76,3 +87,12 @@ class Limits:
     def check_examples(self, examples: Iterable[bytes]) -> None:
         count = sum(1 for _ in examples)
         self.check_shapes({"examples": (count,)})
+
+
+def _string_bytes(values, shape: tuple[int, ...]) -> int:
+    """The bytes of a string tensor once built: a shape larger than its values repeats them
+    (`tf.make_ndarray` broadcasts one value to the whole shape)."""
+    count = math.prod(shape) if shape else 1
+    if count <= len(values):
+        return sum(len(value) for value in values)
+    return max(len(value) for value in values) * max(count, 0)
