@@ -326,3 +326,40 @@ def test_reload_config_refuses_labels_on_unavailable_versions(server, config_pat
     reply = models.HandleReloadConfigRequest(request, timeout=60)
     assert reply.status.error_code == 0
     assert server.rest("/v1/models/echo/labels/stable")[0] == 200
+
+
+def test_reload_config_with_a_folder_that_holds_no_model_says_why(server, config_path,
+                                                                  tmp_path):
+    """A base path whose integer folders are not SavedModels (as /proc's PID folders) is the
+    load's own NOT_FOUND in ReloadConfig and END with it in GetModelStatus, never UNKNOWN."""
+    from google.protobuf import text_format
+
+    (tmp_path / "broken" / "7").mkdir(parents=True)
+    (tmp_path / "broken" / "7" / "notes.txt").write_text("not a model")
+    models = model_service_pb2_grpc.ModelServiceStub(server.channel)
+    request = model_management_pb2.ReloadConfigRequest()
+    text_format.Parse(config_path.read_text(), request.config)
+    original = model_management_pb2.ReloadConfigRequest()
+    original.CopyFrom(request)
+    broken = request.config.model_config_list.config.add()
+    broken.name, broken.base_path = "broken", str(tmp_path / "broken")
+    broken.model_platform = "tensorflow"
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            models.HandleReloadConfigRequest(request, timeout=60)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND, info.value.details()
+        assert "Could not find SavedModel" in info.value.details()
+        status_request = get_model_status_pb2.GetModelStatusRequest()
+        status_request.model_spec.name = "broken"
+        (version,) = models.GetModelStatus(status_request, timeout=30).model_version_status
+        assert version.version == 7
+        assert version.state == get_model_status_pb2.ModelVersionStatus.END
+        assert version.status.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+        assert "Could not find SavedModel" in version.status.error_message
+        # Pointed at a real model, its old failure is forgotten: the reload succeeds.
+        broken.base_path = config_path.read_text().split('base_path: "')[1].split('"')[0]
+        assert models.HandleReloadConfigRequest(request, timeout=60).status.error_code == 0
+        (version,) = models.GetModelStatus(status_request, timeout=30).model_version_status
+        assert version.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    finally:
+        assert models.HandleReloadConfigRequest(original, timeout=60).status.error_code == 0

@@ -118,6 +118,10 @@ class ModelManager:
                 model = self._models.get(config.name)
                 if model is None or model.removed:
                     model = self._models[config.name] = _Model(config)
+                if model.config.base_path != config.base_path:
+                    # Failed loads from the old folder are not this one's: forget them.
+                    model.versions = {n: v for n, v in model.versions.items()
+                                      if not (v.state == END and v.error is not None)}
                 model.config = config
 
     def configured(self, name: str) -> bool:
@@ -276,25 +280,32 @@ class ModelManager:
         """Adopts a new model list now (HandleReloadConfigRequest); the first problem, if any."""
         self.set_models(models)
         self.poll()
-        fatal = self.fatal_problems()
+        fatal = self.fatal_errors()
         for model in models:
-            if model.name in fatal:
-                return ServingError("UNKNOWN", fatal[model.name])
+            if model.name in fatal:  # its own code, as TF Serving answers: never UNKNOWN
+                error = fatal[model.name]
+                return ServingError("FAILED_PRECONDITION" if error.code == "UNKNOWN"
+                                    else error.code, error.message)
         labels = self.pending_labels()
         return ServingError("FAILED_PRECONDITION", labels[0]) if labels else None
 
     def fatal_problems(self) -> dict[str, str]:
         """Models that cannot come up without the user: unreadable base paths, failed loads."""
+        return {name: error.message for name, error in self.fatal_errors().items()}
+
+    def fatal_errors(self) -> dict[str, ServingError]:
+        """`fatal_problems` with their status codes: a failed load's own, NOT_FOUND for a base
+        path that cannot be read."""
         out = {}
         with self._cond:
             for name, model in self._models.items():
                 if model.removed or any(v.state == AVAILABLE for v in model.versions.values()):
                     continue
-                errors = [v.error.message for v in model.versions.values() if v.error]
+                errors = [v.error for v in model.versions.values() if v.error]
                 if errors:
                     out[name] = errors[0]
                 elif model.problem and model.problem.startswith("Could not find base path"):
-                    out[name] = model.problem
+                    out[name] = ServingError("NOT_FOUND", model.problem)
         return out
 
     # ----------------------------------------------------------------- requests

@@ -44,6 +44,11 @@ def status_of(error: BaseException) -> ServingError:
         return error
     if isinstance(error, tf.errors.OpError):
         return ServingError(_CODE_NAMES.get(error.error_code, "UNKNOWN"), op_message(error))
+    if isinstance(error, OSError):  # a version's files: missing, unreadable, not a model
+        code = ("NOT_FOUND" if isinstance(error, (FileNotFoundError, NotADirectoryError))
+                else "PERMISSION_DENIED" if isinstance(error, PermissionError)
+                else "FAILED_PRECONDITION")
+        return ServingError(code, f"{error.strerror or error}: {error.filename or ''}".strip(": "))
     if isinstance(error, (TypeError, ValueError, OverflowError, RecursionError)):
         return ServingError("INVALID_ARGUMENT", str(error).strip().splitlines()[0] if str(
             error).strip() else type(error).__name__)
