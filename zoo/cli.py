@@ -38,11 +38,28 @@ def run(main: Callable[[list[str]], None], prog: str) -> None:
         try:
             return flags.FLAGS(argv)
         except flags.Error as e:  # absl would print two lines and exit 1
-            print(f"{prog}: error: {str(e).strip().splitlines()[0]} (see --help)",
-                  file=sys.stderr, flush=True)
+            message = unknown_choice(argv) or f"{str(e).strip().splitlines()[0]} (see --help)"
+            print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
             sys.exit(2)
 
     app.run(guarded, flags_parser=parse)
+
+
+def unknown_choice(argv: list[str]) -> str | None:
+    """For `--flag=value` where value is not one of an enum flag's choices: the message, with
+    the nearest choice ("did you mean transformer_lm_tiny?"); None if argv has no such flag."""
+    import difflib
+
+    known = flags.FLAGS._flags()  # noqa: SLF001 - absl's registry of defined flags
+    for arg in argv[1:]:
+        name, sep, value = arg.removeprefix("--").partition("=")
+        flag = known.get(name) if sep else None
+        choices = getattr(getattr(flag, "parser", None), "enum_values", None)
+        if choices and value not in choices:
+            near = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}?" if near else f"choose one of: {', '.join(choices)}"
+            return f"--{name}: unknown value {value!r}; {hint}"
+    return None
 
 
 def op_error_message(error: Exception) -> str:

@@ -78,6 +78,8 @@ TRAIN = [
     (["--task=masked_lm"], "bidirectional"),
     (["--batch_size=abc"], "--batch_size"),  # absl's own flag errors: one line, exit 2 too
     (["--no_such_flag=1"], "no_such_flag"),
+    (["--model=transformer_lm_tine"], "did you mean transformer_lm_tiny?"),
+    (["--strategy=mirorred"], "did you mean mirrored?"),
     (["--config=binary.json"], "not UTF-8"),
     (["--model=bert_tiny", "--task=causal_lm"], "causal backbone"),
 ]
