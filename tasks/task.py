@@ -64,6 +64,9 @@ class KerasLoop:
 
     preprocess: Callable[..., Any]
     compile_defaults: Callable[[], dict[str, Any]]
+    # For inputs built eagerly (question answering's windows): (x, y, sample_weight,
+    # batch_size, shuffle) -> a dataset of model-ready batches, used for lists of inputs.
+    encode: Callable[..., Any] | None = None
 
     @classmethod
     def for_classes(cls, preprocess: Callable[..., Any], learning_rate: float = 1e-4,

@@ -74,6 +74,8 @@ class TaskModel(keras.Model):
             chosen.update({name: defaults.get(name) for name in auto})
             if "metrics" in auto and "weighted_metrics" not in kwargs:
                 kwargs["weighted_metrics"] = defaults.get("weighted_metrics")
+            if "loss" in auto and "loss_weights" in defaults:
+                kwargs.setdefault("loss_weights", defaults["loss_weights"])
         super().compile(**chosen, **kwargs)
 
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None, validation_data=None,
@@ -105,6 +107,8 @@ class TaskModel(keras.Model):
         preprocess = self.keras_loop.preprocess
         if isinstance(x, tf.data.Dataset):
             return x.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+        if self.keras_loop.encode is not None:
+            return self.keras_loop.encode(x, y, sample_weight, batch_size or 32, shuffle)
         if isinstance(x, str):
             x = [x]
         parts = tuple(tf.constant(list(part) if not hasattr(part, "shape") else part)

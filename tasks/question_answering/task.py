@@ -39,7 +39,7 @@ from tasks.question_answering.windows import (
 )
 from tasks.replicas import ReplicaLayout
 from tasks.request_checks import ServingLimits
-from tasks.task import Batch, DataSpec, OnDemand, Task
+from tasks.task import Batch, DataSpec, KerasLoop, OnDemand, Task
 from tasks.text_batches import batch_indices
 
 SPECIALS = ("pad", "cls", "sep")
@@ -256,6 +256,53 @@ class QuestionAnsweringTask(Task):
             return layout.elements((features, targets, weights))
 
         return tf.data.Dataset.range(batches).flat_map(batch)
+
+    def keras_loop(self) -> KerasLoop:
+        """x: (questions, contexts) or {"questions", "contexts"}; y: each question's answer as
+        (text, character start) or {"text", "answer_start"}. The windows are built eagerly, as
+        for training (a long context is several windows, each labelled with the span or
+        [CLS]); `predict` gives the start and end logits of every window."""
+
+        def encode(x, y, sample_weight, batch_size, shuffle):
+            if sample_weight is not None:
+                raise ValueError("question answering weighs every window alike: no sample_weight")
+            questions, contexts = (x["questions"], x["contexts"]) if isinstance(x, Mapping) \
+                else x
+            if len(questions) != len(contexts):
+                raise ValueError("x: give one context per question")
+            answers = [("", 0)] * len(questions) if y is None else [
+                (a["text"], int(a["answer_start"])) if isinstance(a, Mapping) else
+                (a[0], int(a[1])) for a in y]
+            if len(answers) != len(questions):
+                raise ValueError("y: give one answer per question")
+            split = self._encode([
+                Question(str(i), q, c, (text,), (start,))
+                for i, (q, c, (text, start)) in enumerate(zip(questions, contexts, answers))])
+            rows = tf.data.Dataset.range(len(split.example))
+            if shuffle:
+                rows = rows.shuffle(len(split.example), reshuffle_each_iteration=True)
+
+            def batch(indices):
+                features, targets = self._window_batch(split, indices)
+                return features, (targets[:, 0], targets[:, 1])
+
+            return rows.batch(batch_size).map(batch).prefetch(2)
+
+        def preprocess(*_):
+            raise ValueError("question answering builds its windows from lists: pass "
+                             "(questions, contexts) and answers, not a dataset")
+
+        def compile_defaults() -> dict[str, Any]:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            return {
+                "optimizer": keras.optimizers.AdamW(self.recipe["learning_rate"],
+                                                    weight_decay=0.01),
+                "loss": [loss, loss],  # start and end, averaged: the trainer's loss
+                "loss_weights": [0.5, 0.5],
+                "weighted_metrics": [[keras.metrics.SparseCategoricalAccuracy("accuracy")]] * 2,
+            }
+
+        return KerasLoop(preprocess, compile_defaults, encode)
 
     # ----------------------------------------------------------------------------- the model
 

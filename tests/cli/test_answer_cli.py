@@ -90,3 +90,26 @@ def test_python_api_answers_as_the_command_does(run_module, trained, source):
         [(r["answer"], r["start"], r["end"], r["score"]) for r in rows]
     with pytest.raises(ValueError, match="one context per question"):
         qa.answer(["what is cat ?"], [CONTEXT, CONTEXT])
+
+
+def test_keras_fit_learns_spans_from_questions_contexts_and_answers(trained):
+    """Keras' own loop on the span extractor: (questions, contexts) and (text, start) answers,
+    windowed as in training."""
+    import zoo
+
+    model = zoo.load(trained / "run").model
+    model.compile()
+    names = {"ant": "12", "bee": "31", "cat": "47", "Zoë": "55"}
+    questions = [f"what is {name} ?" for name in names] * 8
+    contexts = [CONTEXT] * len(questions)
+    answers = [(number, CONTEXT.index(number)) for number in names.values()] * 8
+    before = model.evaluate((questions, contexts), answers, return_dict=True, verbose=0)
+    model.fit({"questions": questions, "contexts": contexts},
+              [{"text": t, "answer_start": s} for t, s in answers], epochs=20, batch_size=8,
+              verbose=0)
+    after = model.evaluate((questions, contexts), answers, return_dict=True, verbose=0)
+    assert after["loss"] < 0.7 * before["loss"], (before, after)
+    start_logits, end_logits = model.predict((questions[:4], contexts[:4]), verbose=0)
+    assert start_logits.shape == end_logits.shape and start_logits.shape[0] == 4
+    with pytest.raises(ValueError, match="one answer per question"):
+        model.fit((questions[:2], contexts[:2]), answers[:1], verbose=0)
