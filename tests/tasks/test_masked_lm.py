@@ -102,14 +102,18 @@ def test_masked_lm_through_the_task_harness(text_folder, tmp_path, options):
     assert [p for _, p in exported] == pytest.approx([p for _, p in filled], abs=1e-5)
     with pytest.raises(ValueError, match=r"\[MASK\]"):
         from_run.fill_mask("no mask here")
-    # Keras' own loop: texts in, masked afresh every batch.
+    # Keras' own loop: texts in, masked afresh every batch (so evaluations are noisy: the
+    # check is that one sentence, repeated, is learned far past what the run knew of it).
+    import keras
+
     model = from_run.model
-    model.compile()
-    texts = (text_folder / "train.txt").read_text().splitlines()[:256]
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))  # the task's loss and metrics
+    texts = [(text_folder / "train.txt").read_text().splitlines()[0]] * 64
     before = model.evaluate(texts, return_dict=True, verbose=0)
-    model.fit(texts, epochs=2, batch_size=32, verbose=0)
+    model.fit(texts, epochs=5, batch_size=16, verbose=0)
     after = model.evaluate(texts, return_dict=True, verbose=0)
-    assert after["loss"] < before["loss"] and after["accuracy"] > 0.3, (before, after)
+    assert after["loss"] < before["loss"], (before, after)
+    assert after["accuracy"] > max(0.8, before["accuracy"] + 0.3), (before, after)
 
 
 def test_sentence_pairs_for_next_sentence_prediction(text_folder):

@@ -173,7 +173,7 @@ def test_the_export_answers_a_batch_as_one_at_a_time(answer):
         ([""], ["ant is 3 ."], "questions"),
         (["what is ant ?"] * 2, ["ant is 3 ."], "one context per question"),
         (["what is ant ?"] * 65, ["ant is 3 ."] * 65, "64"),
-        (["what is ant ?"], ["ant is 3 . " * 7000], "65536"),
+        (["what is ant ?"], ["ant is 3 . " * 100_000], "at most 1048576 bytes"),
     ],
     ids=["empty", "blank context", "blank question", "sizes differ", "batch cap", "bytes cap"],
 )
