@@ -75,7 +75,7 @@ def _with_pretrained_tokenizer(config: RunConfig, given: str | None) -> RunConfi
     from zoo.runs import load_run_config
 
     if not os.path.isdir(config.init_from):
-        raise ConfigError(f"--init_from: no such run directory: {config.init_from}")
+        return config  # a resume needs it no more; a new run says it is missing (make_trainer)
     pretrained = load_run_config(config.init_from)
     if given is not None and given != pretrained.tokenizer:
         raise ConfigError(f"--tokenizer={given}: the --init_from run reads with "

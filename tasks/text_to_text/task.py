@@ -263,8 +263,8 @@ class TextToTextTask(Task):
                             copy_attention=options.copy_attention)
 
     def keras_loop(self) -> KerasLoop:
-        """Sources as x and targets as y, teacher-forced as in training (`translate` and
-        `summarize` decode; `predict` gives the teacher-forced logits)."""
+        """Sources as x and targets as y, teacher-forced as in training; `predict` too needs
+        the targets (decoding is the pipeline's `translate` or `summarize`)."""
         layout = self._layout()
 
         def preprocess(x, y=None, sample_weight=None):

@@ -146,12 +146,9 @@ def as_texts(texts: str | Sequence[str], argument: str = "texts") -> tuple[list[
         raise ConfigError(f"{argument}: give at least one text")
     if any(not item.strip() for item in items):
         raise ConfigError(f"{argument}: every text must be non-empty")
-    for item in items:
-        try:
-            item.encode("utf-8")
-        except UnicodeEncodeError:  # undecodable bytes of a command line (surrogate escapes)
-            raise ConfigError(f"{argument}: {item[:40]!r} is not valid UTF-8 text") from None
-    return items, single
+    from zoo.cli import check_utf8
+
+    return check_utf8(items, argument), single
 
 
 def in_batches(items: list, size: int) -> list[list]:

@@ -36,16 +36,6 @@ class QuestionAnswerer(Pipeline):
     task_name = "question_answering"
     signature = "answer"
 
-    def serving_signatures(self):
-        if self._signatures is None:
-            import tensorflow as tf
-
-            run = self.run
-            answer = tf.function(lambda questions, contexts: run.task.answer_graph(
-                run.model, questions, contexts))
-            self._signatures = {"answer": answer}
-        return self._signatures
-
     def answer(self, questions: str | Sequence[str],
                contexts: str | Sequence[str]) -> Answer | list[Answer]:
         """Each question's answer in the context at the same position."""

@@ -44,25 +44,14 @@ class TextClassifier(Pipeline):
         return out[0] if single else out
 
     def probabilities(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
-        """(class names, probabilities [texts, classes]), as numpy."""
+        """(class names, probabilities [texts, classes]), as numpy, from the `classify`
+        signature (the export's, or the run's built in this process)."""
+        from tasks.text_classification.serving import example_of
+
         items, _ = as_texts(texts)
         labels, rows = [], []
         for batch in in_batches(items, self.batch_size):
-            labels, scores = (self._classify_with_export(batch) if self.is_export
-                              else self._classify_with_run(batch))
-            rows.append(scores)
+            out = self.call_signature("classify", inputs=[example_of(text) for text in batch])
+            labels = [c.decode("utf-8") for c in out["classes"][0]]
+            rows.append(out["scores"])
         return labels, np.concatenate(rows)
-
-    def _classify_with_run(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
-        import tensorflow as tf
-
-        task = self.run.task
-        token_ids, mask = task.tokenize(tf.constant(texts))
-        logits = self.run.model({"token_ids": token_ids, "padding_mask": mask}, training=False)
-        return task.labels, tf.nn.softmax(logits, axis=-1).numpy()
-
-    def _classify_with_export(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
-        from tasks.text_classification.serving import example_of
-
-        out = self.call_signature("classify", inputs=[example_of(text) for text in texts])
-        return [c.decode("utf-8") for c in out["classes"][0]], out["scores"]
