@@ -75,7 +75,10 @@ class KerasLoop:
         a model that outputs a dict): AdamW, sparse cross-entropy and accuracy."""
 
         def compile_defaults() -> dict[str, Any]:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            # The mean over what carries weight (the masked positions, the real tokens), as
+            # the zoo's trainer reports it; Keras' default divides by every position.
+            loss = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, reduction="mean_with_sample_weight")
             metrics = [keras.metrics.SparseCategoricalAccuracy("accuracy")]
             # Weighted: padding and unmasked positions carry weight 0, and Keras' plain
             # `metrics` would count them.

@@ -110,9 +110,9 @@ def test_masked_lm_through_the_task_harness(text_folder, tmp_path, options):
     model.compile(optimizer=keras.optimizers.Adam(3e-3))  # the task's loss and metrics
     texts = [(text_folder / "train.txt").read_text().splitlines()[0]] * 64
     before = model.evaluate(texts, return_dict=True, verbose=0)
-    model.fit(texts, epochs=5, batch_size=16, verbose=0)
+    model.fit(texts, epochs=12, batch_size=16, verbose=0)
     after = model.evaluate(texts, return_dict=True, verbose=0)
-    assert after["loss"] < before["loss"], (before, after)
+    assert after["loss"] < before["loss"] / 2, (before, after)
     assert after["accuracy"] > max(0.8, before["accuracy"] + 0.3), (before, after)
 
 
