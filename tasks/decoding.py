@@ -40,34 +40,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-MAX_NEW_TOKENS_CAP = 1024  # the most new tokens one call may ask for (bounds a request's cost)
+from tasks.sampling_config import MAX_NEW_TOKENS_CAP, SamplingConfig, check_loop_options
+
+__all__ = ["MAX_NEW_TOKENS_CAP", "SamplingConfig", "context_length", "generate", "generate_tokens"]
 
 _BEAM_FLOOR = -1e9  # the score of beams that do not exist yet: below any real one, yet finite
-
-
-@dataclasses.dataclass(frozen=True)
-class SamplingConfig:
-    """How to generate, as plain JSON-serializable data (export defaults, CLI flags).
-
-    The field names are `generate`'s keyword arguments:
-    `generate(model, ids, lengths, **dataclasses.asdict(config))`.
-    """
-
-    max_new_tokens: int = 100
-    # nanoGPT's sample.py defaults: a sample worth reading (greedy loops on a phrase).
-    temperature: float = 0.8  # 0 = greedy
-    top_k: int = 200  # 0 = off; k >= the vocabulary size keeps every token
-    top_p: float = 1.0  # 1 = off
-    seed: int = 0
-    num_beams: int = 1
-    no_repeat_ngram_size: int = 0
-    stop_token_ids: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        # JSON gives lists; a tuple keeps the config hashable and comparable.
-        object.__setattr__(self, "stop_token_ids", tuple(int(t) for t in self.stop_token_ids))
-        _Checks().scalars(self.max_new_tokens, self.temperature, self.top_k, self.top_p)
-        _static_options(self.num_beams, self.no_repeat_ngram_size, self.stop_token_ids, None)
 
 
 def context_length(model: keras.Model) -> int | None:
@@ -127,7 +104,7 @@ def generate(
     ValueError when they are known while tracing (eager calls, Python scalars), and otherwise
     fail the graph with InvalidArgumentError (what a SavedModel signature returns).
     """
-    options = _static_options(
+    options = check_loop_options(
         num_beams, no_repeat_ngram_size, stop_token_ids, getattr(model, "vocab_size", None)
     )
     options = (*options, float(length_penalty), bool(return_scores),
@@ -206,21 +183,6 @@ class _Checks:
         self.require(
             tf.reduce_all((top_p > 0) & (top_p <= 1)), "top_p must be in (0, 1] (1 is off)"
         )
-
-
-def _static_options(num_beams, no_repeat_ngram_size, stop_token_ids, vocab_size):
-    """The options that shape the loop itself: Python values, checked now."""
-    if not isinstance(num_beams, (int, np.integer)) or num_beams < 1:
-        raise ValueError(f"num_beams must be a Python int >= 1, got {num_beams!r}")
-    if not isinstance(no_repeat_ngram_size, (int, np.integer)) or no_repeat_ngram_size < 0:
-        raise ValueError(
-            f"no_repeat_ngram_size must be a Python int >= 0, got {no_repeat_ngram_size!r}"
-        )
-    stops = tuple(int(t) for t in stop_token_ids)
-    limit = vocab_size if vocab_size is not None else np.iinfo(np.int32).max
-    if any(not 0 <= t < limit for t in stops):
-        raise ValueError(f"stop_token_ids must be token ids in 0..{limit - 1}, got {stops}")
-    return int(num_beams), int(no_repeat_ngram_size), stops
 
 
 def _tensor(value, dtype: tf.DType, name: str) -> tf.Tensor:

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks import run_files
+from tasks.catalog import BUILT_IN_TASKS
 from tasks.data import DataError, Tokenizer, load_tokenizer
 from tasks.request_checks import ServingLimits
 
@@ -106,8 +107,10 @@ class Task(abc.ABC):
 
     @classmethod
     def named_datasets(cls) -> list[str]:
-        """The datasets this task knows by name (`--dataset`); any path works besides."""
-        return []
+        """The datasets this task knows by name (`--dataset`); any path works besides. A
+        built-in task's come from `tasks.catalog`."""
+        entry = BUILT_IN_TASKS.get(cls.name)
+        return entry.datasets() if entry else []
 
     # ----------------------------------------------------------------------------- making one
 

@@ -195,7 +195,7 @@ def main(argv: list[str]) -> None:
     if FLAGS.threads:
         tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-    from zoo.registry import build
+    from zoo.builders import build
 
     keras.utils.set_random_seed(0)
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]

@@ -19,15 +19,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if sys.argv[:1] == ["-m"]:
     # `python -m zoo.<verb>`: while the module is being located, argv[0] is "-m" (see the docs
     # of `python -m`), so this runs first for every entry point and never for `import zoo`.
-    from zoo.startup import import_tensorflow_quietly
+    # TensorFlow itself loads once the verb has checked its flags (`zoo.cli.start_tensorflow`).
+    from zoo.startup import install_stderr_filter
 
-    import_tensorflow_quietly()
+    install_stderr_filter()
 
 # The public surface, each name from the module that defines it (imported on first use).
 _PUBLIC = {
     "PRESETS": "zoo.registry",
     "Preset": "zoo.registry",
-    "build": "zoo.registry",
+    "build": "zoo.builders",
     "get_preset": "zoo.registry",
     "list_models": "zoo.registry",
     "RunConfig": "zoo.config",

@@ -69,10 +69,12 @@ def questions_to_run(argv: list[str]) -> list[dict]:
 
 def main(argv: list[str]) -> None:
     rows = questions_to_run(argv)
+    path = cli.source_path(FLAGS.model_dir, FLAGS.saved_model)
+    cli.start_tensorflow()
     from zoo.pipelines import load
     from zoo.pipelines.question_answerer import batches
 
-    qa = load(cli.source_path(FLAGS.model_dir, FLAGS.saved_model), task="question_answering")
+    qa = load(path, task="question_answering")
     sizes = [len(r["question"].encode()) + len(r["context"].encode()) for r in rows]
     for batch in batches(sizes):  # printed as each batch is answered
         chunk = [rows[i] for i in batch]

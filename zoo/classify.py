@@ -31,7 +31,9 @@ def classify(path: str, texts: list[str]) -> tuple[list[str], np.ndarray]:
 
 def main(argv: list[str]) -> None:
     texts = cli.texts_to_run(argv, FLAGS.model_dir, FLAGS.saved_model, FLAGS.text)
-    labels, scores = classify(cli.source_path(FLAGS.model_dir, FLAGS.saved_model), texts)
+    path = cli.source_path(FLAGS.model_dir, FLAGS.saved_model)
+    cli.start_tensorflow()
+    labels, scores = classify(path, texts)
     for text, row in zip(texts, scores):
         best = int(np.argmax(row))
         shown = "  ".join(f"{label} {p:.3f}" for label, p in zip(labels, row))

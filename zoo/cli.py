@@ -1,5 +1,7 @@
 """How every `python -m zoo.<verb>` behaves on bad input: one line on stderr, exit status 2.
 
+A verb checks its flags before it loads TensorFlow (a typo answers at once): its module imports
+nothing heavy, and its `main` calls `start_tensorflow()` once the flags are known good.
 Tracebacks are for bugs. Problems the user can fix (unknown names, missing or unreadable data, bad
 settings) are raised as `ConfigError`/`DataError` and reported as a single line; set ZOO_DEBUG=1
 to see the traceback anyway.
@@ -13,10 +15,11 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
-from tasks.data import DataError
+from tasks.data.errors import DataError
 from zoo.config import ConfigError
 
 USER_ERRORS = (ConfigError, DataError, FileNotFoundError, NotADirectoryError)
+_HELP = {"help", "h", "?", "helpshort", "helpfull", "helpxml"}
 
 
 def run(main: Callable[[list[str]], None], prog: str) -> None:
@@ -37,12 +40,24 @@ def run(main: Callable[[list[str]], None], prog: str) -> None:
     def parse(argv: list[str]) -> list[str]:
         try:
             return flags.FLAGS(argv)
+        except SystemExit as e:  # absl ends --help with status 1; asking for help is no error
+            if e.code == 1 and any(a.lstrip("-") in _HELP for a in argv[1:]):
+                sys.exit(0)
+            raise
         except flags.Error as e:  # absl would print two lines and exit 1
             message = unknown_choice(argv) or f"{str(e).strip().splitlines()[0]} (see --help)"
             print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
             sys.exit(2)
 
     app.run(guarded, flags_parser=parse)
+
+
+def start_tensorflow() -> None:
+    """Loads TensorFlow, its start-up chatter filtered (`zoo.startup`): call it after the
+    flags are checked, before importing anything that needs it."""
+    from zoo.startup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
 
 
 def unknown_choice(argv: list[str]) -> str | None:
@@ -74,6 +89,7 @@ def load_export_signatures(path: str, needed: str, kind: str = "",
     """The signatures of the SavedModel at `path` (given as `argument`), which must include
     `needed`; a missing, damaged or foreign export is a one-line ConfigError."""
     import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tf-text ops exported tokenizers use)
 
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise ConfigError(f"{argument}: no SavedModel in {path}")

@@ -13,7 +13,14 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tasks import run_files
 from zoo.precision import PRECISIONS
+
+# The names a RunConfig's optimizer, lr_schedule and strategy may take (zoo.optimizers and
+# zoo.distribute build them; the names live here so flags are checked without TensorFlow).
+OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
+SCHEDULES = ("cosine", "constant", "epoch_decay")
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker_mirrored")
 
 
 class ConfigError(ValueError):
@@ -224,3 +231,17 @@ def coerce(key: str, raw: str, default: Any) -> Any:
     if isinstance(value, target):
         return value
     raise ConfigError(f"--set {key}: expected {target.__name__}, got {raw!r}")
+
+
+def load_run_config(model_dir: str) -> RunConfig:
+    """The RunConfig saved in run directory `model_dir` (its config.json)."""
+    path = os.path.join(model_dir, run_files.CONFIG)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{model_dir} is not a run directory: no {run_files.CONFIG}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            values = json.load(f)
+        except json.JSONDecodeError as e:
+            message = f"{path} is not valid JSON ({e}); the run's settings are unreadable"
+            raise ConfigError(message) from None
+    return RunConfig.from_dict(values)

@@ -7,9 +7,7 @@ import os
 
 import tensorflow as tf
 
-from zoo.config import ConfigError
-
-STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker_mirrored")
+from zoo.config import STRATEGIES, ConfigError
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:

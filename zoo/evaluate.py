@@ -60,6 +60,9 @@ def main(argv: list[str]) -> None:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.eval_batches is not None and FLAGS.eval_batches < 1:
         raise ConfigError(f"--eval_batches must be >= 1, got {FLAGS.eval_batches}")
+    if not os.path.isdir(FLAGS.model_dir):
+        raise ConfigError(f"--model_dir: no such run directory: {FLAGS.model_dir}")
+    cli.start_tensorflow()
     from zoo.runs import load_run
 
     run = load_run(FLAGS.model_dir)

@@ -21,18 +21,19 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import keras
-import numpy as np
-import tensorflow as tf
-
-from tasks.decoding import SamplingConfig
-from tasks.request_checks import ServingLimits
+from tasks.sampling_config import SamplingConfig
+from tasks.serving_limits import ServingLimits
 from zoo import cli
 from zoo.config import ConfigError
-from zoo.serving.saved_models import WARMUP_FILE, version_folders, xla_compiled_in
 
 CONFIG_FILE = "models.config"
+if TYPE_CHECKING:
+    import numpy as np
+
+# TensorFlow, Keras and the SavedModel protos are imported where they are used: the CLI checks
+# its flags first.
 _TEMP_PREFIX = ".tmp-"  # never an integer, so TF Serving ignores it
 
 
@@ -54,13 +55,11 @@ def export_saved_model(
     The model is exported in float32 whatever it trained in: REST has no half-precision
     types, and CPUs serve float32 best.
     """
-    from zoo.runs import load_run
-
     sampling = sampling or SamplingConfig()  # validates itself
-    if not os.path.isdir(model_dir):
-        raise ConfigError(f"--model_dir: no such run directory: {model_dir}")
-    if name:
-        _check_name(name)  # before the run loads: a bad flag answers at once
+    check_arguments(model_dir, name)  # before the run loads: a bad flag answers at once
+    from zoo.runs import load_run
+    from zoo.serving.saved_models import version_folders
+
     run = load_run(model_dir)  # config.json read once: the run's spec says everything else
     name = name or run.config.model
     _check_name(name)
@@ -90,6 +89,14 @@ def export_saved_model(
     return final
 
 
+def check_arguments(model_dir: str, name: str | None) -> None:
+    """What can be checked before anything loads: the run directory exists, the name is one."""
+    if not os.path.isdir(model_dir):
+        raise ConfigError(f"--model_dir: no such run directory: {model_dir}")
+    if name:
+        _check_name(name)
+
+
 def _check_name(name: str) -> None:
     if not name or name.startswith(".") or os.sep in name or name.isdigit():
         raise ConfigError(f"--name: {name!r} cannot name a model folder")
@@ -115,6 +122,8 @@ def write_models_config(export_dir: str) -> str:
     """
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
+
+    from zoo.serving.saved_models import version_folders
 
     root = os.path.abspath(export_dir)
     path = os.path.join(root, CONFIG_FILE)
@@ -189,6 +198,10 @@ def _alive(pid: int) -> bool:
 def _write_version(path: str, name: str, task, model, sampling: SamplingConfig,
                    limits: ServingLimits) -> None:
     """The SavedModel of `task`'s signatures around `model`, its warmup file, and the XLA check."""
+    import keras
+
+    from zoo.serving.saved_models import WARMUP_FILE, xla_compiled_in
+
     signatures = task.serving_signatures(model, sampling, limits)
     requests = task.warmup_requests()
     for signature, inputs in requests:
@@ -211,6 +224,7 @@ def _write_warmup(
     path: str, name: str, requests: Iterable[tuple[str, dict[str, np.ndarray]]]
 ) -> None:
     """TF Serving replays these PredictionLog records at load, before taking traffic."""
+    import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -277,6 +291,8 @@ def main(argv: list[str]) -> None:
         raise ConfigError(f"--stop_token_ids: not integers: {FLAGS.stop_token_ids}") from None
     sampling = sampling_config_from_flags(stop_token_ids)
     limits = ServingLimits(FLAGS.max_batch, FLAGS.max_generate_tokens, FLAGS.max_input_tokens)
+    check_arguments(FLAGS.model_dir, FLAGS.name)
+    cli.start_tensorflow()
     path = export_saved_model(
         FLAGS.model_dir,
         FLAGS.export_dir,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from absl import flags
 
-from tasks.decoding import SamplingConfig
+from tasks.sampling_config import SamplingConfig
 from zoo import cli
 from zoo.config import ConfigError
 from zoo.sampling_flags import define_sampling_flags, sampling_config_from_flags
@@ -83,6 +83,8 @@ def main(argv: list[str]) -> None:
     sampling_config()  # bad flags fail before anything loads
     prompts = cli.check_utf8(FLAGS.prompt or ["\n"], "--prompt")
     repeated = [p for p in prompts for _ in range(FLAGS.num_samples)]
+    cli.source_path(FLAGS.model_dir, FLAGS.saved_model)  # it exists
+    cli.start_tensorflow()
     texts = generate(repeated)
     for i, text in enumerate(texts):
         if len(repeated) > 1:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from zoo.config import ConfigError, RunConfig
-
-OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
-SCHEDULES = ("cosine", "constant", "epoch_decay")
+from zoo.config import OPTIMIZERS, SCHEDULES, ConfigError, RunConfig
 
 # Norms, biases and embeddings are not decayed (GPT-2/nanoGPT practice: decay only matmul kernels).
 _NO_DECAY = ["bias", "gamma", "beta", "embeddings", "position_embeddings", "norm"]

@@ -3,7 +3,9 @@
     >>> import zoo
     >>> zoo.list_models()[:2]
     ['transformer_lm_tiny', 'transformer_lm_tiny_speedrun']
-    >>> model = zoo.build("transformer_lm_tiny", vocab_size=65, num_layers=2)  # backbone + LM head
+
+Plain data, importable without Keras or TensorFlow (a command line checks `--model` before
+loading them); `zoo.builders` makes a preset into a model.
 """
 
 from __future__ import annotations
@@ -12,19 +14,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import keras
-
-import tasks
+from tasks.catalog import BUILT_IN_TASKS
 from zoo.config import ConfigError
-from zoo.models import (
-    BagOfWords,
-    LSTMBackbone,
-    LSTMSeq2SeqAttention,
-    NGramLM,
-    TransformerDecoder,
-    TransformerEncoder,
-    TransformerSeq2Seq,
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +32,15 @@ class Preset:
 
     name: str
     description: str
-    backbone: Callable[..., keras.Model]
+    backbone: str | Callable[..., Any]  # a zoo.models class by name, or any callable
     config: Mapping[str, Any]
     task: str = "causal_lm"
     task_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     training: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     reference_vocab_size: int = 65  # only for the parameter count shown by --list_models
+    # The built model's count at reference_vocab_size, for --list_models without building it
+    # (tests/zoo/test_registry.py checks every one).
+    parameters: int | None = None
     counted: bool = False
 
 
@@ -173,36 +167,39 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "transformer_lm_tiny",
             "GPT, 4 layers x 4 heads, width 128, context 64 (nanoGPT's CPU config); the default",
-            TransformerDecoder,
+            "TransformerDecoder",
             _transformer(4, 4, 128, 64, 0.0),
             # Evaluations during the run read 4 batches of 64 x 64 (16k characters, as nanoGPT's
             # 20 x 12 x 64); the last one reads the whole validation split.
             training=dict(batch_size=16, train_steps=2500, learning_rate=1e-3, warmup_steps=100,
                           eval_batches=4),
+            parameters=809_856,
         ),
         Preset(
             "transformer_lm_tiny_speedrun",
             "transformer_lm_tiny's shape, recipe for the least wall time to validation loss "
             "1.886 on Tiny Shakespeare (a CPU)",
-            TransformerDecoder,
+            "TransformerDecoder",
             _transformer(4, 4, 128, 64, 0.0),
             # Measured side by side with nanoGPT (README, "Speedrun"): from the default recipe,
             # a 6x learning rate with a short warmup reaches 1.886 in 900 steps instead of
             # ~1,500, and the run evaluates and checkpoints once, at the end.
             training=dict(batch_size=16, train_steps=900, learning_rate=6e-3, warmup_steps=50,
                           eval_every=900, checkpoint_every=900, log_every=100),
+            parameters=809_856,
         ),
         Preset(
             "transformer_lm_small",
             "GPT, 6 layers x 6 heads, width 384, context 256, dropout 0.2 (nanoGPT char model)",
-            TransformerDecoder,
+            "TransformerDecoder",
             _transformer(6, 6, 384, 256, 0.2),
             training=dict(batch_size=64, train_steps=5000, learning_rate=1e-3, warmup_steps=100),
+            parameters=10_770_816,
         ),
         Preset(
             "gpt2_small",
             "GPT-2 124M shape: 12 layers x 12 heads, width 768, context 1024 (for GPUs)",
-            TransformerDecoder,
+            "TransformerDecoder",
             _transformer(12, 12, 768, 1024, 0.0),
             training=dict(
                 dataset="wikitext2",
@@ -217,106 +214,117 @@ PRESETS: dict[str, Preset] = {
                 checkpoint_every=1000,
             ),
             reference_vocab_size=50257,
+            parameters=124_439_808,
         ),
         Preset(
             "lstm_lm_small",
             "Zaremba et al. 2014 small: 2 x 200 LSTM, unroll 20, no dropout (PTB test ppl 114.5)",
-            LSTMBackbone,
+            "LSTMBackbone",
             _zaremba(200, 20, 0.0, 0.1),
             task_options=_ZAREMBA_TASK,
             training=_zaremba_training(20, clip=5.0, decay_start=4, epochs=13, decay=0.5),
             reference_vocab_size=10000,
+            parameters=4_651_600,
         ),
         Preset(
             "lstm_lm_medium",
             "Zaremba et al. 2014 medium: 2 x 650 LSTM, unroll 35, dropout 0.5 (PTB test ppl 82.7)",
-            LSTMBackbone,
+            "LSTMBackbone",
             _zaremba(650, 35, 0.5, 0.05),
             task_options=_ZAREMBA_TASK,
             training=_zaremba_training(35, clip=5.0, decay_start=6, epochs=39, decay=1 / 1.2),
             reference_vocab_size=10000,
+            parameters=19_775_200,
         ),
         Preset(
             "lstm_lm_large",
             "Zaremba et al. 2014 large: 2 x 1500 LSTM, unroll 35, dropout 0.65 (PTB test ppl 78.4)",
-            LSTMBackbone,
+            "LSTMBackbone",
             _zaremba(1500, 35, 0.65, 0.04),
             task_options=_ZAREMBA_TASK,
             training=_zaremba_training(35, clip=10.0, decay_start=14, epochs=55, decay=1 / 1.15),
             reference_vocab_size=10000,
+            parameters=66_022_000,
         ),
         Preset(
             "bert_tiny",
             "BERT-Tiny: 2 layers x 2 heads, width 128, 128 tokens (Turc et al. 2019)",
-            TransformerEncoder,
+            "TransformerEncoder",
             _bert(2, 128, 2),
             task="masked_lm",
             training=_BERT_TRAINING,
             reference_vocab_size=30522,
+            parameters=4_367_546,
         ),
         Preset(
             "bert_mini",
             "BERT-Mini: 4 layers x 4 heads, width 256, 128 tokens (Turc et al. 2019)",
-            TransformerEncoder,
+            "TransformerEncoder",
             _bert(4, 256, 4),
             task="masked_lm",
             training=_BERT_TRAINING,
             reference_vocab_size=30522,
+            parameters=11_103_290,
         ),
         Preset(
             "bert_small",
             "BERT-Small: 4 layers x 8 heads, width 512, 128 tokens (Turc et al. 2019)",
-            TransformerEncoder,
+            "TransformerEncoder",
             _bert(4, 512, 8),
             task="masked_lm",
             training=_BERT_TRAINING,
             reference_vocab_size=30522,
+            parameters=28_598_586,
         ),
         Preset(
             "transformer_seq2seq_small",
             "Encoder-decoder Transformer, 3 + 3 layers x 4 heads, width 256, 32 tokens a side",
-            TransformerSeq2Seq,
+            "TransformerSeq2Seq",
             dict(sequence_length=32, num_layers=3, num_heads=4, hidden_dim=256,
                  intermediate_dim=1024, dropout=0.1),
             task="translation",
             training=_TRANSLATION_TRAINING,
             reference_vocab_size=8000,
+            parameters=9_643_008,
         ),
         Preset(
             "transformer_summarizer_small",
             "transformer_seq2seq_small's shape reading an email's first 128 tokens (AESLC: "
             "40% of emails are longer)",
-            TransformerSeq2Seq,
+            "TransformerSeq2Seq",
             _SUMMARIZER,
             task="summarization",
-            training=tasks.SummarizationTask.recipe,
+            training=BUILT_IN_TASKS["summarization"].recipe,
             reference_vocab_size=8000,
+            parameters=9_692_160,
         ),
         Preset(
             "transformer_summarizer_copy",
             "transformer_summarizer_small with a copy mechanism (See et al. 2017's "
             "pointer-generator): names and numbers come from the email",
-            TransformerSeq2Seq,
+            "TransformerSeq2Seq",
             _SUMMARIZER,
             task="summarization",
             task_options={"copy_attention": True},
-            training=tasks.SummarizationTask.recipe,
+            training=BUILT_IN_TASKS["summarization"].recipe,
             reference_vocab_size=8000,
+            parameters=9_757_953,
         ),
         Preset(
             "lstm_seq2seq_attention",
             "LSTM encoder-decoder with Luong attention (TensorFlow's NMT tutorial), width 256",
-            LSTMSeq2SeqAttention,
+            "LSTMSeq2SeqAttention",
             dict(sequence_length=32, hidden_dim=256, dropout=0.1),
             task="translation",
             task_options={"tie_embeddings": False},
             training={**_TRANSLATION_TRAINING, "learning_rate": 2e-3, "jit_compile": False},
             reference_vocab_size=8000,
+            parameters=7_924_800,
         ),
         Preset(
             "bag_of_words",
             "fastText-style bag of words and hashed bigrams, width 64: a classification baseline",
-            BagOfWords,
+            "BagOfWords",
             dict(hidden_dim=64, sequence_length=64, bigram_buckets=1 << 18, dropout=0.0),
             task="text_classification",
             training=dict(
@@ -326,11 +334,12 @@ PRESETS: dict[str, Preset] = {
                 weight_decay=0.0, eval_every=1000, checkpoint_every=1000,
             ),
             reference_vocab_size=20000,
+            parameters=18_057_346,
         ),
         Preset(
             "ngram_lm",
             "Interpolated modified Kneser-Ney 5-gram, counted not trained (PTB test ppl 141.2)",
-            NGramLM,
+            "NGramLM",
             dict(order=5, sequence_length=35),  # sequence_length: evaluation windows only
             task_options=dict(stateful=True),  # a counted model reads every text as one stream
             training=dict(dataset="ptb", tokenizer="word", train_steps=None, epochs=None),
@@ -396,38 +405,6 @@ def check_model_config(name: str, config: Mapping[str, Any]) -> None:
         raise bad("init_scale", "a number > 0 (or null for Keras' defaults)")
 
 
-def build_backbone(name: str, vocab_size: int, dtype: Any = None, **overrides: Any) -> keras.Model:
-    """Preset `name`'s backbone for a `vocab_size`-token vocabulary (a task builds it on use).
-
-    `dtype` is a Keras dtype policy for it and everything in it (default: the global policy).
-    A counted preset's "backbone" is the whole, empty model.
-    """
-    return construct_backbone(get_preset(name), model_config(name, **overrides), vocab_size,
-                              dtype=dtype)
-
-
-def construct_backbone(preset: Preset, config: Mapping[str, Any], vocab_size: int,
-                       dtype: Any = None) -> keras.Model:
-    """`preset`'s backbone from arguments already resolved and checked (`model_config`)."""
-    kind = preset.name if preset.counted else "backbone"
-    return preset.backbone(vocab_size=vocab_size, **config, dtype=dtype, name=kind)
-
-
-def build(name: str, vocab_size: int, task: str | None = None, **overrides: Any) -> keras.Model:
-    """Preset `name` with its task's head (a causal LM: logits over `vocab_size` tokens), built.
-
-    `overrides` may set backbone arguments and the task's settings (`tie_embeddings`).
-    """
-    preset = get_preset(name)
-    if preset.counted:
-        return build_backbone(name, vocab_size, **overrides)
-    task_cls = tasks.get_task(task or preset.task)
-    task_keys = {f.name for f in dataclasses.fields(task_cls.Options)} - set(preset.config)
-    settings = {k: overrides.pop(k) for k in list(overrides) if k in task_keys}
-    options = task_cls.options_from({**task_options(preset, task_cls), **settings})
-    return task_cls.model_for(build_backbone(name, vocab_size, **overrides), vocab_size, options)
-
-
-def task_options(preset: Preset, task_cls: type[tasks.Task]) -> dict[str, Any]:
+def task_options(preset: Preset, task_cls: Any) -> dict[str, Any]:
     """The preset's settings for `task_cls`: none when the task is not the preset's own."""
     return dict(preset.task_options) if task_cls.name == preset.task else {}

@@ -37,16 +37,34 @@ def finite(value):
     return value
 
 
+def format_timing(timing: dict[str, float]) -> str:
+    """The `Time:` line: the process's wall time so far and its parts, start-up first."""
+    parts = sorted(timing.items(), key=lambda item: item[0] != "startup")
+    shown = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in parts)
+    return f"Time: {sum(timing.values()):.1f} s since the process started: {shown}"
+
+
+def add_timing(model_dir: str, **seconds: float) -> dict[str, float]:
+    """Adds parts (the export) to the timing in the run's summary.json; returns the whole."""
+    path = os.path.join(model_dir, run_files.SUMMARY)
+    with open(path, encoding="utf-8") as f:
+        summary = json.load(f)
+    if seconds:
+        summary["timing"] = {**summary.get("timing", {}), **seconds}
+        run_files.write_json(path, summary, allow_nan=False)
+    return summary.get("timing", {})
+
+
 def seconds_since_process_start() -> float:
     """Wall seconds since this process started (Linux: from /proc; elsewhere since this module's
     import, which follows the interpreter's start by well under a second)."""
     try:
         with open("/proc/self/stat", encoding="ascii") as f:
             started_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat", encoding="ascii") as f:
-            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
-        return time.time() - (boot + started_ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError, StopIteration):
+        with open("/proc/uptime", encoding="ascii") as f:  # to 10 ms (btime is whole seconds)
+            since_boot = float(f.read().split()[0])
+        return since_boot - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
         return time.time() - _IMPORTED
 
 
@@ -236,8 +254,6 @@ class RunLog:
             "Validation: " + format_metrics(validation),
             f"Run directory: {self.model_dir}",
         ]
-        if timing:
-            lines.insert(3, "Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timing.items()))
         for name, text in report.items():
             lines += [f"{name.capitalize()}:", text]
         sys.stdout.write("\n".join(lines) + "\n")

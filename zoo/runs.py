@@ -19,7 +19,6 @@ policy), so a run can be evaluated on another split, exported or served once its
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any
 
@@ -28,8 +27,8 @@ import keras
 import tasks
 from tasks import run_files
 from tasks.data import DataError
-from zoo import checkpoints, precision, registry
-from zoo.config import ConfigError, RunConfig
+from zoo import builders, checkpoints, precision, registry
+from zoo.config import ConfigError, RunConfig, load_run_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +79,7 @@ class RunSpec:
 
     def build_model(self, task: tasks.Task, dtype: Any = None) -> keras.Model:
         """The run's backbone with the task's head, built, in dtype policy `dtype`."""
-        backbone = registry.construct_backbone(self.preset, self.backbone_config,
+        backbone = builders.construct_backbone(self.preset, self.backbone_config,
                                                task.tokenizer.vocab_size, dtype=dtype)
         return task.build_model(backbone)
 
@@ -113,18 +112,6 @@ class Run:
     def preset(self) -> registry.Preset:
         return self.spec.preset
 
-
-def load_run_config(model_dir: str) -> RunConfig:
-    path = os.path.join(model_dir, run_files.CONFIG)
-    if not os.path.isfile(path):
-        raise ConfigError(f"{model_dir} is not a run directory: no {run_files.CONFIG}")
-    with open(path, encoding="utf-8") as f:
-        try:
-            values = json.load(f)
-        except json.JSONDecodeError as e:
-            message = f"{path} is not valid JSON ({e}); the run's settings are unreadable"
-            raise ConfigError(message) from None
-    return RunConfig.from_dict(values)
 
 
 def load_run(model_dir: str) -> Run:

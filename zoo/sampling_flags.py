@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from tasks.decoding import SamplingConfig
+from tasks.sampling_config import SamplingConfig
 from zoo.config import ConfigError
 
 

@@ -23,6 +23,7 @@ from absl import flags, logging
 
 from zoo import cli
 from zoo.config import ConfigError
+from zoo.startup import exit_now
 
 flags.DEFINE_integer("port", 8500, "Port for the gRPC API (0: a free port).")
 flags.DEFINE_integer("rest_api_port", 8501, "Port for the REST API (0: REST off).")
@@ -97,13 +98,10 @@ def main(argv: list[str]) -> None:
         max_request_elements=FLAGS.max_request_elements,
         max_request_batch=FLAGS.max_request_batch,
     )
+    cli.start_tensorflow()
     serve(config)
-    # All stopped and said. The interpreter's own teardown (every loaded graph and tensor
-    # freed one by one, executor threads joined) took seconds on a large server and buys
-    # nothing, so the process ends here.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    # All stopped and said; the interpreter's teardown took seconds on a large server.
+    exit_now()
 
 
 def serve(config) -> None:

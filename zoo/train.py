@@ -17,16 +17,14 @@ import dataclasses
 
 from absl import flags
 
+# Light imports only: the flags are checked before TensorFlow loads (zoo.cli).
 from tasks import TASKS
-from tasks.data import TOKENIZERS
+from tasks.catalog import TOKENIZER_KINDS
 from zoo import cli
-from zoo.config import ConfigError, RunConfig
-from zoo.distribute import STRATEGIES
-from zoo.optimizers import OPTIMIZERS, SCHEDULES
+from zoo.config import OPTIMIZERS, SCHEDULES, STRATEGIES, ConfigError, RunConfig
 from zoo.precision import PRECISIONS
 from zoo.registry import list_models
-from zoo.runs import RunSpec
-from zoo.training import choose_model_dir, resolve_spec, train_and_export
+from zoo.startup import exit_now
 
 _from_preset = " (default: the preset's recipe)"
 flags.DEFINE_bool("list_models", False, "Print every preset with its size and task, and exit.")
@@ -39,7 +37,7 @@ flags.DEFINE_string("init_from", None, "A run directory to start from: its backb
 flags.DEFINE_string("dataset", None, "A dataset the task knows by name"
                     + _from_preset + ".")
 flags.DEFINE_string("data", None, "A text file or folder to train on instead of --dataset.")
-flags.DEFINE_enum("tokenizer", None, list(TOKENIZERS), "Tokenizer" + _from_preset + ".")
+flags.DEFINE_enum("tokenizer", None, list(TOKENIZER_KINDS), "Tokenizer" + _from_preset + ".")
 flags.DEFINE_integer("vocab_size", None, "Vocabulary size for learned tokenizers.")
 flags.DEFINE_string(
     "model_dir", None, "Run directory (default: runs/<model>-<dataset>-<timestamp>)."
@@ -97,24 +95,19 @@ FLAGS = flags.FLAGS
 _CONFIG_FLAGS = [f.name for f in dataclasses.fields(RunConfig) if f.name in FLAGS]
 
 
-def resolve_config() -> RunSpec:
-    """The recipe (the preset's for its own task, else the task's), then the --config file,
-    then flags given explicitly, then --set; resolved once into the run's spec."""
-    explicit = {name: FLAGS[name].value for name in _CONFIG_FLAGS if FLAGS[name].present}
-    return resolve_spec(explicit, list(FLAGS.set), FLAGS.config)
+def explicit_settings() -> dict:
+    """The RunConfig fields given on the command line."""
+    return {name: FLAGS[name].value for name in _CONFIG_FLAGS if FLAGS[name].present}
 
 
 def print_models() -> None:
-    from zoo.registry import PRESETS, build
+    from zoo.registry import PRESETS
 
     width = max(len(name) for name in PRESETS)
     task_width = max(len(preset.task) for preset in PRESETS.values())
     print(f"{'model':<{width}} {'parameters':>12}  {'task':<{task_width}}  description")
     for name, preset in PRESETS.items():
-        if preset.counted:
-            params = "(counts)"
-        else:
-            params = f"{build(name, vocab_size=preset.reference_vocab_size).count_params():,}"
+        params = "(counts)" if preset.counted else f"{preset.parameters:,}"
         print(f"{name:<{width}} {params:>12}  {preset.task:<{task_width}}  "
               f"{preset.description}")
     print("(parameter counts at the preset's usual vocabulary size; --task picks another task)")
@@ -122,9 +115,8 @@ def print_models() -> None:
 
 def print_tasks() -> None:
     print(f"{'task':<20}  what it learns")
-    for name, task in TASKS.items():
-        print(f"{name:<20}  {task.description}")
-
+    for name in TASKS:
+        print(f"{name:<20}  {TASKS.entry(name).description}")
 
 
 def main(argv: list[str]) -> None:
@@ -136,13 +128,22 @@ def main(argv: list[str]) -> None:
     if FLAGS.list_tasks:
         print_tasks()
         return
+    from zoo.training import choose_model_dir, resolve_config, train_and_export, with_options
+
+    config = resolve_config(explicit_settings(), FLAGS.config)  # checked before TensorFlow
+    cli.start_tensorflow()
     if FLAGS.cpu_devices > 1:
         from zoo.distribute import split_cpu
 
         split_cpu(FLAGS.cpu_devices)
-    spec = resolve_config()
+    from zoo.runs import RunSpec
+
+    spec = RunSpec.of(with_options(config, list(FLAGS.set)))
     train_and_export(spec, choose_model_dir(spec.config, FLAGS.model_dir, FLAGS.fresh),
                      FLAGS.export_dir)
+    # Every file is written and closed: end now, so that the `Time:` line, the last one, is
+    # the process's whole wall time (the interpreter's teardown takes a second or more).
+    exit_now()
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ import time
 
 from absl import flags
 
+from tasks.catalog import TOKENIZER_KINDS
 from zoo import cli
 from zoo.config import ConfigError, RunConfig
+from zoo.training import check_dataset
 
 MODEL = "ngram_lm"
 FLAGS = flags.FLAGS
@@ -41,7 +43,7 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     flags.DEFINE_string("dataset", "ptb", "Named dataset (ptb, wikitext2, tiny_shakespeare...).")
     flags.DEFINE_string("data", None, "A text file or folder to count instead of --dataset.")
-    flags.DEFINE_string("tokenizer", "word", "Tokenizer: char, byte, word, wordpiece...")
+    flags.DEFINE_enum("tokenizer", "word", list(TOKENIZER_KINDS), "Tokenizer.")
     flags.DEFINE_integer("vocab_size", None, "Vocabulary size for learned tokenizers.")
     flags.DEFINE_integer("order", 5, "n: each token is predicted from the previous n - 1.")
     flags.DEFINE_string(
@@ -157,6 +159,9 @@ def main(argv: list[str]) -> None:
     if not model_dir:
         dataset = os.path.basename(os.path.normpath(config.data)) if config.data else config.dataset
         model_dir = os.path.join("runs", f"{MODEL}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if not FLAGS.data:
+        check_dataset(FLAGS.dataset, "causal_lm")
+    cli.start_tensorflow()
     train(config, model_dir)
 
 

@@ -249,7 +249,7 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         config = self.config
-        timing = {"startup": seconds_since_process_start()}
+        timing: dict[str, float] = {}
         clock = _Stopwatch(timing)
         start = self.restore()
         log = RunLog(self.out_dir, enabled=self.chief)
@@ -270,6 +270,9 @@ class Trainer:
         prior_seconds = float(before.get("train_seconds", 0.0))
         train_loss = float(before.get("train_loss", float("nan")))
         began = time.time()
+        # Everything before the loop (imports, data, building, restoring) is start-up, so the
+        # parts add up to the process's wall time (zoo.run_log.format_timing).
+        timing["startup"] = seconds_since_process_start()
         window_start, window, window_step = time.time(), [], start
         validation: dict[str, Any] = {}
         step = start

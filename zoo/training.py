@@ -19,7 +19,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.config import ConfigError, RunConfig, load_config_file, parse_overrides, replace
+from zoo.config import (
+    ConfigError,
+    RunConfig,
+    load_config_file,
+    load_run_config,
+    parse_overrides,
+    replace,
+)
 
 
 def resolve_spec(settings: Mapping[str, Any], options: Mapping[str, Any] | list[str] = (),
@@ -30,17 +37,26 @@ def resolve_spec(settings: Mapping[str, Any], options: Mapping[str, Any] | list[
     Raises:
         ConfigError (a ValueError): an unknown name or a bad value, naming it.
     """
-    import tasks
-    from zoo import registry
     from zoo.runs import RunSpec
+
+    return RunSpec.of(with_options(resolve_config(settings, config_file), options))
+
+
+def resolve_config(settings: Mapping[str, Any], config_file: str | None = None) -> RunConfig:
+    """The run's settings before `--set`: RunConfig defaults < the recipe < the config file <
+    `settings`. Checks every name and value it can without loading TensorFlow (the preset, the
+    task, the dataset, the ranges), so a command line calls it first."""
+    from tasks import TASKS, get_task
+    from zoo import registry
 
     file_values = load_config_file(config_file) if config_file else {}
     explicit = dict(settings)
     model = explicit.pop("model", None) or file_values.get("model", "transformer_lm_tiny")
     preset = registry.get_preset(model)
     task = explicit.pop("task", None) or file_values.get("task") or preset.task
-    task_class = tasks.get_task(task)
-    recipe = preset.training if task == preset.task else task_class.recipe
+    if task not in TASKS:
+        get_task(task)  # the error naming the known tasks
+    recipe = preset.training if task == preset.task else TASKS.entry(task).recipe
     config = replace(RunConfig(model=model, task=task), recipe, source="recipe")
     config = replace(config, file_values, source=f"--config {config_file}")
     if explicit.get("epochs") is not None:
@@ -52,28 +68,37 @@ def resolve_spec(settings: Mapping[str, Any], options: Mapping[str, Any] | list[
     if explicit.get("clip_norm") == 0:
         explicit["clip_norm"] = None
     if explicit.get("dataset") is not None:
-        check_dataset(explicit["dataset"], task_class)
+        check_dataset(explicit["dataset"], task)
     config = replace(config, explicit, source="settings")
     if config.init_from:
         config = _with_pretrained_tokenizer(config, explicit.get("tokenizer"))
+    config.validate()
+    return config
+
+
+def with_options(config: RunConfig, options: Mapping[str, Any] | list[str]) -> RunConfig:
+    """`config` with `options` (backbone arguments and task settings, as `--set` gives them)
+    applied; this needs the task's class, so TensorFlow."""
+    import tasks
+    from zoo import registry
+
+    preset = registry.get_preset(config.model)
+    task_class = tasks.get_task(config.task)
     task_defaults = {**dataclasses.asdict(task_class.Options()),
                      **registry.task_options(preset, task_class), **config.task_options}
     items = options if isinstance(options, list) else [
         f"{key}={json.dumps(value)}" for key, value in dict(options).items()]
     overrides, task_options = parse_overrides(items, preset.config, task_defaults)
-    config = dataclasses.replace(
+    return dataclasses.replace(
         config,
         model_overrides={**config.model_overrides, **overrides},
         task_options={**config.task_options, **task_options},
     )
-    return RunSpec.of(config)
 
 
 def _with_pretrained_tokenizer(config: RunConfig, given: str | None) -> RunConfig:
     """A fine-tuned run reads with its pretrained run's tokenizer, and its config.json says so;
     a --tokenizer that names another is refused rather than ignored."""
-    from zoo.runs import load_run_config
-
     if not os.path.isdir(config.init_from):
         return config  # a resume needs it no more; a new run says it is missing (make_trainer)
     pretrained = load_run_config(config.init_from)
@@ -84,12 +109,14 @@ def _with_pretrained_tokenizer(config: RunConfig, given: str | None) -> RunConfi
                                vocab_size=pretrained.vocab_size)
 
 
-def check_dataset(name: str, task_class) -> None:
+def check_dataset(name: str, task: str) -> None:
     """A ConfigError unless `name` is one of the task's named datasets or an existing path."""
-    known = task_class.named_datasets()
+    from tasks import TASKS
+
+    known = TASKS.entry(task).datasets()
     if name in known or os.path.exists(name):
         return
-    raise ConfigError(f"--dataset: unknown dataset {name!r} for task {task_class.name}; choose "
+    raise ConfigError(f"--dataset: unknown dataset {name!r} for task {task}; choose "
                       f"one of: {', '.join(known)} (or give a file or folder with --data)")
 
 
@@ -131,12 +158,18 @@ def train_and_export(spec, model_dir: str, export_dir: str | None) -> str | None
         trainer = make_trainer(spec, model_dir)
         trainer.fit()
         chief = trainer.chief
-    if not (chief and export_dir):
-        return None
-    from zoo.export import export_saved_model
+    path, parts = None, {}
+    if chief and export_dir:
+        from zoo.export import export_saved_model
 
-    path = export_saved_model(model_dir, export_dir)
-    print(f"Exported {path}", flush=True)
+        began = time.time()
+        path = export_saved_model(model_dir, export_dir)
+        print(f"Exported {path}", flush=True)
+        parts["export"] = time.time() - began
+    if chief and not spec.counted:  # the last line: where the process's time went
+        from zoo.run_log import add_timing, format_timing
+
+        print(format_timing(add_timing(model_dir, **parts)), flush=True)
     return path
 
 

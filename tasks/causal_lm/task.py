@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tasks.catalog import BUILT_IN_TASKS
 from tasks.causal_lm import serving
 from tasks.causal_lm.model import CausalLM
-from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, list_datasets, load_corpus
+from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, load_corpus
 from tasks.decoding import SamplingConfig, generate_tokens
 from tasks.replicas import ReplicaLayout
 from tasks.task import Batch, DataSpec, KerasLoop, OnDemand, Task
@@ -64,9 +65,7 @@ class LanguageModelingTask(Task):
     """
 
     name = "causal_lm"
-    description = (
-        "next-token prediction: loss, perplexity, bits per character; generate and score text"
-    )
+    description = BUILT_IN_TASKS["causal_lm"].description
     Options = LanguageModelingOptions
 
     def __init__(
@@ -83,10 +82,6 @@ class LanguageModelingTask(Task):
         self.sequence_length = sequence_length
         self.options = self.options_from(options)
         self._tokens: dict[str, np.ndarray] = {}
-
-    @classmethod
-    def named_datasets(cls) -> list[str]:
-        return list_datasets()
 
     @classmethod
     def create(

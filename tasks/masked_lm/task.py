@@ -20,7 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, list_datasets, load_corpus
+from tasks.catalog import BUILT_IN_TASKS
+from tasks.data import Corpus, DataError, Tokenizer, build_tokenizer, load_corpus
 from tasks.masked_lm import serving
 from tasks.masked_lm.masking import mask_tokens, max_predictions
 from tasks.masked_lm.model import MaskedLM
@@ -61,7 +62,7 @@ class MaskedLanguageModelingTask(Task):
     """
 
     name = "masked_lm"
-    description = "masked-token prediction (BERT pretraining, optional NSP); fill [MASK] in text"
+    description = BUILT_IN_TASKS["masked_lm"].description
     Options = MaskedLanguageModelingOptions
 
     def __init__(self, corpus: Corpus | str | OnDemand[Corpus], tokenizer: Tokenizer,
@@ -86,10 +87,6 @@ class MaskedLanguageModelingTask(Task):
         self.predictions = max_predictions(sequence_length, self.options.mask_rate)
         self._streams: dict[str, np.ndarray] = {}
         self._lines: dict[str, list[np.ndarray]] = {}
-
-    @classmethod
-    def named_datasets(cls) -> list[str]:
-        return list_datasets()
 
     @classmethod
     def create(cls, data: DataSpec, options: Mapping[str, Any], *, run_dir=None, tokenizer=None):

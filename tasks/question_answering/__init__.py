@@ -2,7 +2,12 @@
 span search (windows.py), the span head on an encoder (model.py), the official exact match and
 F1 (scoring.py), the task (task.py) and its `answer` signature (serving.py)."""
 
-from tasks.question_answering.model import SpanExtractor
-from tasks.question_answering.task import QuestionAnsweringOptions, QuestionAnsweringTask
+from tasks.lazy_exports import lazy_exports
 
-__all__ = ["QuestionAnsweringOptions", "QuestionAnsweringTask", "SpanExtractor"]
+_EXPORTS = {
+    "SpanExtractor": "tasks.question_answering.model",
+    "QuestionAnsweringOptions": "tasks.question_answering.task",
+    "QuestionAnsweringTask": "tasks.question_answering.task",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)  # imported on first use: no TensorFlow before
+__all__ = list(_EXPORTS)

@@ -23,11 +23,12 @@ import numpy as np
 import tensorflow as tf
 
 from tasks import run_files
+from tasks.catalog import BUILT_IN_TASKS
 from tasks.data import DataError, Tokenizer, build_tokenizer
 from tasks.question_answering import serving
 from tasks.question_answering.model import SpanExtractor
 from tasks.question_answering.scoring import squad_scores
-from tasks.question_answering.squad import NAMED, Question, QuestionSet, load_questions
+from tasks.question_answering.squad import Question, QuestionSet, load_questions
 from tasks.question_answering.windows import (
     Windows,
     WindowShape,
@@ -92,28 +93,9 @@ class QuestionAnsweringTask(Task):
     """
 
     name = "question_answering"
-    description = "extractive QA (SQuAD v1.1): answer spans in a passage; exact match and F1"
+    description = BUILT_IN_TASKS["question_answering"].description
     Options = QuestionAnsweringOptions
-    # Fine-tuning defaults: AdamW with 10% warmup, 2 epochs of batch 32 (Devlin et al. 2019
-    # fine-tune SQuAD for 2-3 epochs), used when a preset's own task is another one.
-    recipe = dict(
-        dataset="squad",
-        tokenizer="wordpiece",
-        vocab_size=8000,
-        batch_size=32,
-        train_steps=None,
-        epochs=2.0,
-        optimizer="adamw",
-        learning_rate=2e-4,
-        min_learning_rate=0.0,
-        warmup_steps=0,
-        warmup_fraction=0.1,
-        weight_decay=0.01,
-        beta_2=0.999,
-        eval_every=1000,
-        checkpoint_every=1000,
-        eval_batches=40,
-    )
+    recipe = BUILT_IN_TASKS["question_answering"].recipe  # RunConfig defaults (tasks.catalog)
 
     def __init__(self, questions: QuestionSet | str | OnDemand[QuestionSet],
                  tokenizer: Tokenizer, sequence_length: int, run_dir: str | None = None,
@@ -151,10 +133,6 @@ class QuestionAnsweringTask(Task):
         for name in ("train_examples", "eval_examples"):
             if getattr(options, name) is not None and getattr(options, name) < 1:
                 raise DataError(f"{name} must be at least 1")
-
-    @classmethod
-    def named_datasets(cls) -> list[str]:
-        return list(NAMED)
 
     @classmethod
     def create(cls, data: DataSpec, options: Mapping[str, Any], *, run_dir=None,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tasks import run_files
+from tasks.catalog import BUILT_IN_TASKS
 from tasks.data import Examples
 from tasks.summarization.rouge import STEMMER_NOTE, rouge_scores
 from tasks.summarization.summaries import References, load_references, load_summaries
@@ -47,7 +48,7 @@ class SummarizationTask(TextToTextTask):
     """Summaries of texts with an encoder-decoder backbone or a GPT."""
 
     name = "summarization"
-    description = "text to summary: token accuracy and ROUGE-1/2/L; summarize text"
+    description = BUILT_IN_TASKS["summarization"].description
     Options = SummarizationOptions
     output_name = "summaries"
     verb = "summarize"
@@ -56,33 +57,12 @@ class SummarizationTask(TextToTextTask):
     ngram_sizes = (0, 1, 2, 3)
     refuse_long_sources = False
     examples_option = "rouge_examples"
-    # AESLC on the CPU, for transformer_summarizer_small and for presets made for another task
-    # (a GPT: `--model=transformer_lm_small --task=summarization`). The run's last evaluation
-    # scores ROUGE on the whole dev split.
-    recipe = dict(
-        dataset="aeslc",
-        tokenizer="sentencepiece",
-        vocab_size=8000,
-        batch_size=32,
-        train_steps=2000,
-        learning_rate=1e-3,
-        warmup_steps=300,
-        min_learning_rate=5e-5,
-        weight_decay=0.01,
-        beta_2=0.98,
-        eval_every=500,
-        checkpoint_every=500,
-        eval_batches=10,
-    )
+    recipe = BUILT_IN_TASKS["summarization"].recipe  # RunConfig defaults (tasks.catalog)
     greedy_keys = ("rougeL",)
 
     def __init__(self, pairs, tokenizer, sequence_length: int, **options: Any):
         super().__init__(pairs, tokenizer, sequence_length, **options)
         self._references: dict[str, References] = {}
-
-    @classmethod
-    def named_datasets(cls) -> list[str]:
-        return ["aeslc"]
 
     @classmethod
     def load_examples(cls, dataset: str, options: SummarizationOptions) -> Examples:

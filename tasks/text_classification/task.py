@@ -22,8 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from tasks import run_files
+from tasks.catalog import BUILT_IN_TASKS
 from tasks.data import DataError, Examples, Tokenizer, build_tokenizer, load_labelled
-from tasks.data.examples import LABELLED
 from tasks.replicas import ReplicaLayout
 from tasks.request_checks import ServingLimits
 from tasks.task import Batch, DataSpec, KerasLoop, OnDemand, Task
@@ -75,26 +75,9 @@ class TextClassificationTask(Task):
     """
 
     name = "text_classification"
-    description = "one label per text: accuracy, macro-F1, confusion matrix; predict and classify"
+    description = BUILT_IN_TASKS["text_classification"].description
     Options = TextClassificationOptions
-    # Fine-tuning defaults (Devlin et al. 2019; Sun et al. 2019): AdamW at 1e-4 with 10%
-    # warmup, 3 epochs of batch 32; used when a preset's own task is another one.
-    recipe = dict(
-        dataset="sst2",
-        batch_size=32,
-        train_steps=None,
-        epochs=3.0,
-        optimizer="adamw",
-        learning_rate=1e-4,
-        min_learning_rate=0.0,
-        warmup_steps=0,
-        warmup_fraction=0.1,
-        weight_decay=0.01,
-        beta_2=0.999,
-        eval_every=500,
-        checkpoint_every=500,
-        eval_batches=None,
-    )
+    recipe = BUILT_IN_TASKS["text_classification"].recipe  # RunConfig defaults (tasks.catalog)
 
     def __init__(self, examples: Examples | str | OnDemand[Examples], tokenizer: Tokenizer,
                  labels: list[str], sequence_length: int, **options: Any):
@@ -122,10 +105,6 @@ class TextClassificationTask(Task):
             raise DataError("max_length must be at least 3")
         if options.train_examples is not None and options.train_examples < 2:
             raise DataError("train_examples must be at least 2")
-
-    @classmethod
-    def named_datasets(cls) -> list[str]:
-        return list(LABELLED)
 
     @classmethod
     def create(cls, data: DataSpec, options: Mapping[str, Any], *, run_dir=None,

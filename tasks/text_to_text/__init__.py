@@ -3,7 +3,12 @@ the task machinery (task.py), how a pair is laid out for an encoder-decoder or a
 (layouts.py), length-bucketed batches (length_buckets.py), the encoder-decoder's task model
 (model.py) and the decoding signatures (serving.py)."""
 
-from tasks.text_to_text.model import Seq2SeqLM
-from tasks.text_to_text.task import TextToTextOptions, TextToTextTask
+from tasks.lazy_exports import lazy_exports
 
-__all__ = ["Seq2SeqLM", "TextToTextOptions", "TextToTextTask"]
+_EXPORTS = {
+    "Seq2SeqLM": "tasks.text_to_text.model",
+    "TextToTextOptions": "tasks.text_to_text.task",
+    "TextToTextTask": "tasks.text_to_text.task",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)  # imported on first use: no TensorFlow before
+__all__ = list(_EXPORTS)

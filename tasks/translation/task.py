@@ -13,8 +13,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from tasks.catalog import BUILT_IN_TASKS
 from tasks.data import DataError, Examples, load_pairs
-from tasks.data.examples import PAIR_LANGUAGES, PAIRS
+from tasks.data.examples import PAIR_LANGUAGES
 from tasks.text_to_text import TextToTextOptions, TextToTextTask
 
 
@@ -37,7 +38,7 @@ class TranslationTask(TextToTextTask):
     """Translation of text pairs with an encoder-decoder backbone (or a GPT)."""
 
     name = "translation"
-    description = "sequence to sequence: token accuracy, sacreBLEU and chrF; translate text"
+    description = BUILT_IN_TASKS["translation"].description
     Options = TranslationOptions
     output_name = "translations"
     verb = "translate"
@@ -48,10 +49,6 @@ class TranslationTask(TextToTextTask):
     def __init__(self, pairs, tokenizer, sequence_length: int, **options: Any):
         super().__init__(pairs, tokenizer, sequence_length, **options)
         self._direction = _direction(self._pairs.name, self.options)
-
-    @classmethod
-    def named_datasets(cls) -> list[str]:
-        return list(PAIRS)
 
     @classmethod
     def load_examples(cls, dataset: str, options: TranslationOptions) -> Examples:

@@ -215,3 +215,26 @@ def test_a_log_file_gets_a_line_every_five_percent_and_at_each_evaluation(run_mo
     chatty = run_module("zoo.train", *args, "--log_every=25", "--model_dir=chatty", cwd=tmp_path)
     progress = [line for line in chatty.stdout.splitlines() if "tok/s" in line]
     assert [line.split()[1] for line in progress] == ["25/100", "50/100", "75/100", "100/100"]
+
+
+def test_the_time_line_is_the_whole_process(run_module, tmp_path):
+    # The last line says where the time went, start-up to export; its parts add up to the
+    # wall time of the process as measured from outside (the "one timing story").
+    args = [a for a in TINY if a != "--export_dir="]
+    began = time.time()
+    result = run_module("zoo.train", *args, "--train_steps=6", "--batch_size=4",
+                        "--model_dir=run", "--export_dir=exports", cwd=tmp_path)
+    wall = time.time() - began
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    head, _, listed = last.partition(" s since the process started: ")
+    total = float(head.removeprefix("Time: "))
+    parts = {name: float(seconds.removesuffix(" s"))
+             for name, seconds in (item.split(" ", 1) for item in listed.split(", "))}
+    assert list(parts)[0] == "startup" and set(parts) == {
+        "startup", "first_step", "training", "evaluation", "checkpoints", "report", "export"}
+    assert sum(parts.values()) == pytest.approx(total, abs=0.05 * len(parts))  # rounding
+    assert total <= wall and wall - total < 1.0, (total, wall)
+    recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["timing"]
+    assert recorded.keys() == parts.keys()
+    assert sum(recorded.values()) == pytest.approx(total, abs=0.05)

@@ -39,3 +39,24 @@ def test_bert_shapes_match_turc_et_al():
     for name, millions in (("bert_tiny", 4.4), ("bert_mini", 11.3), ("bert_small", 28.8)):
         count = zoo.build(name, vocab_size=30522).backbone.count_params() / 1e6
         assert count == pytest.approx(millions, rel=0.03), name
+
+
+def test_the_recorded_parameter_counts_are_the_built_models():
+    # --list_models prints `Preset.parameters` without building anything: it must stay true.
+    for name, preset in zoo.PRESETS.items():
+        if preset.counted:
+            continue
+        built = zoo.build(name, vocab_size=preset.reference_vocab_size).count_params()
+        assert preset.parameters == built, (name, built)
+
+
+def test_the_task_catalog_is_the_task_classes():
+    import tasks
+    from tasks.catalog import TOKENIZER_KINDS
+    from tasks.data import TOKENIZERS
+
+    for name in tasks.TASKS:
+        task, entry = tasks.get_task(name), tasks.TASKS.entry(name)
+        assert task.name == name and task.description == entry.description
+        assert task.named_datasets() == entry.datasets() and task.recipe == entry.recipe
+    assert list(TOKENIZERS) == list(TOKENIZER_KINDS)

@@ -25,8 +25,9 @@ class Decoding:
     max_new_tokens: int | None = None
     no_repeat_ngram_size: int | None = None
 
-    def check(self, max_beams: int) -> None:
-        """A TypeError or ValueError naming the first bad setting."""
+    def check(self, max_beams: int | None = None) -> None:
+        """A TypeError or ValueError naming the first bad setting (num_beams up to
+        `max_beams`, the task's, when given)."""
         if self.num_beams is not None:
             check_int(self.num_beams, "num_beams", 1, max_beams)
         if self.max_new_tokens is not None:
@@ -43,8 +44,9 @@ class TextToText(Pipeline):
 
     @classmethod
     def check_settings(cls, **settings: Any) -> None:
-        """A TypeError or ValueError naming the first bad decoding setting (before loading)."""
-        Decoding(**settings).check(cls.task_class().max_beams)
+        """A TypeError or ValueError naming the first bad decoding setting, before anything
+        loads (the task's own beam limit is checked when it decodes)."""
+        Decoding(**settings).check()
 
     def decode(self, texts: str | Sequence[str], decoding: Decoding) -> str | list[str]:
         items, single = as_texts(texts)
