@@ -104,6 +104,12 @@ def main(argv: list[str]) -> None:
     exit_now()
 
 
+def say(message: str) -> None:
+    """One line of the server's own, on stderr with its logs (as TF Serving writes all of its
+    lines to stderr), so that one stream holds them all in order."""
+    print(f"zoo.serve: {message}", file=sys.stderr, flush=True)
+
+
 def serve(config) -> None:
     """Loads the models, opens both doors, and blocks until SIGTERM/SIGINT."""
     import tensorflow_text  # noqa: F401  (registers tf-text ops used by exported tokenizers)
@@ -153,12 +159,12 @@ def serve(config) -> None:
         _watch_config_file(manager, config, stop)
     models = ", ".join(m.name for m in config.models)
     rest = f", REST at http://{config.host}:{rest_port}" if rest_server else ", REST off"
-    print(f"zoo.serve: serving {models}; gRPC at {config.host}:{grpc_port}{rest}", flush=True)
+    say(f"serving {models}; gRPC at {config.host}:{grpc_port}{rest}")
     # A timed wait: a signal taken by one of gRPC's threads only sets a flag, which the main
     # thread sees when it wakes, and a wait without a timeout might never wake.
     while not stop.wait(0.25):
         pass
-    print("zoo.serve: shutting down", flush=True)
+    say("shutting down")
     began = time.monotonic()
     _exit_anyway_after(SHUTDOWN_SECONDS)
     cancelled = inflight.stop()  # work in flight stops at its next op: seconds, not minutes
@@ -168,8 +174,8 @@ def serve(config) -> None:
     if rest_server:
         rest_server.stop()
     grpc_server.stop(grace=1).wait(timeout=1.5)
-    print(f"zoo.serve: stopped in {time.monotonic() - began:.1f} s ({cancelled} request(s) "
-          "in flight cancelled, answered UNAVAILABLE)", flush=True)
+    say(f"stopped in {time.monotonic() - began:.1f} s ({cancelled} request(s) "
+        "in flight cancelled, answered UNAVAILABLE)")
 
 
 SHUTDOWN_SECONDS = 4.0
@@ -178,15 +184,14 @@ SHUTDOWN_SECONDS = 4.0
 def _exit_anyway_after(seconds: float) -> None:
     """Whatever is still running after a stop was asked for, the process ends: never hang."""
 
-    def exit_now() -> None:
+    def watchdog() -> None:
         if not finished.wait(seconds):
-            print("zoo.serve: work did not stop in time; exiting anyway", file=sys.stderr,
-                  flush=True)
+            say("work did not stop in time; exiting anyway")
             os._exit(0)
 
     finished = threading.Event()
     atexit.register(finished.set)
-    threading.Thread(target=exit_now, name="exit-watchdog", daemon=True).start()
+    threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
 
 
 def _wait_for_models(manager, config, stop: threading.Event) -> None:
@@ -203,7 +208,7 @@ def _wait_for_models(manager, config, stop: threading.Event) -> None:
             break
         for name, why in waiting.items():
             if name not in warned:
-                print(f"zoo.serve: waiting for model {name}: {why}", file=sys.stderr, flush=True)
+                say(f"waiting for model {name}: {why}")
                 warned.add(name)
         stop.wait(max(config.file_system_poll_wait_seconds, 1))
     labels = manager.pending_labels()

@@ -357,10 +357,12 @@ class LanguageModelingTask(Task):
 
     def report(self, model: keras.Model, *, jit_compile: bool = False) -> dict[str, str]:
         """A text sample: `sample_length` tokens after `sample_prompt`, sampled as nanoGPT's
-        sample.py samples (temperature 0.8, top-k 200; greedy text loops) with a fixed seed."""
+        sample.py samples (temperature 0.8, top-k 200; greedy text loops) with a fixed seed,
+        and ended on a whole word (a word cut short reads as a typo)."""
         if self.options.sample_length <= 0:
             return {}
-        return {"sample": self.sample(model, self.options.sample_length, jit_compile=jit_compile)}
+        text = self.sample(model, self.options.sample_length, jit_compile=jit_compile)
+        return {"sample": ending_on_a_word(text)}
 
     def sample(self, model: keras.Model, length: int, *, jit_compile: bool = False) -> str:
         ids = self.tokenizer.encode(self.options.sample_prompt)
@@ -379,3 +381,11 @@ class LanguageModelingTask(Task):
 
     def warmup_requests(self) -> list[tuple[str, dict[str, np.ndarray]]]:
         return serving.warmup_requests()
+
+
+def ending_on_a_word(text: str) -> str:
+    """`text` up to its last whitespace, unless it ends on one or has none."""
+    if not text or text[-1].isspace():
+        return text
+    cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"))
+    return text[:cut] if cut > 0 else text

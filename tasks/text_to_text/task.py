@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -25,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.data import DataError, Examples, Tokenizer, build_tokenizer
+from tasks.progress import ItemProgress
 from tasks.replicas import ReplicaLayout
 from tasks.request_checks import ServingLimits
 from tasks.task import Batch, DataSpec, KerasLoop, OnDemand, Task
@@ -317,7 +316,7 @@ class TextToTextTask(Task):
     def decode(self, model, texts: Sequence[str], *, num_beams: int = 1, batch_size: int = 64,
                progress: bool = False, **decoding: Any) -> list[str]:
         """`texts` decoded in batches by a plain tf.function per (beam width, settings);
-        `progress` prints a line to stderr every 10 s."""
+        `progress` shows how far it is (`tasks.progress`)."""
         if self._decoders is None or self._decoders[0] is not model:
             self._decoders = (model, {})
         functions = self._decoders[1]
@@ -329,15 +328,13 @@ class TextToTextTask(Task):
                 input_signature=[tf.TensorSpec([None], tf.string)],
             )
         out: list[str] = []
-        shown = time.time()
+        how = f"{num_beams} beams" if num_beams > 1 else "greedy"
+        shown = ItemProgress(len(texts), f"texts decoded ({how})") if progress else None
         for start in range(0, len(texts), batch_size):
             chunk = tf.constant(list(texts[start : start + batch_size]))
             out += [t.decode("utf-8", "replace") for t in functions[key](chunk).numpy()]
-            if progress and (time.time() - shown > 10 or len(out) == len(texts)):
-                how = f"{num_beams} beams" if num_beams > 1 else "greedy"
-                print(f"decoded {len(out):,}/{len(texts):,} texts ({how})",
-                      file=sys.stderr, flush=True)
-                shown = time.time()
+            if shown:
+                shown.update(len(out))
         return out
 
     def decode_texts(self, model, texts, *, num_beams: int, max_new_tokens=None,
@@ -362,6 +359,11 @@ class TextToTextTask(Task):
     def extra_metrics(self, model, split: str) -> dict[str, float]:
         """The task's scores of `split` decoded with beam search (and greedy beside it)."""
         sources = self.scored_sources(split)
+        passes = f"{self.options.num_beams} beams, then greedy" if (
+            self.options.num_beams > 1) else "greedy"
+        cap = f"--set {self.examples_option}=N" if self.examples_option else "fewer examples"
+        print(f"Scoring {len(sources):,} {split} texts ({passes}; {cap} decodes fewer)",
+              flush=True)
         outputs = self.decode(model, sources, num_beams=self.options.num_beams, progress=True)
         scores = self.score(outputs, split, len(sources))
         if self.options.num_beams > 1:

@@ -27,3 +27,11 @@ def test_causal_lm_through_the_task_harness(tmp_path):
     assert set(result.signatures) == {"serving_default", "generate", "score", "logits"}
     assert len(result.outputs["generate"]["token_ids"][0]) == 4
     assert result.outputs["score"]["num_tokens"] == [len("The quick brown fox") - 1]
+
+
+def test_the_run_sample_ends_on_a_whole_word():
+    from tasks.causal_lm.task import ending_on_a_word
+
+    assert ending_on_a_word("ROMEO:\nto be or no") == "ROMEO:\nto be or"
+    assert ending_on_a_word("to be or not\n") == "to be or not\n"
+    assert ending_on_a_word("tobeornot") == "tobeornot"  # no whitespace: nothing to cut at
