@@ -266,7 +266,8 @@ def _compiled(model: keras.Model, options: tuple):
         ids = tf.TensorSpec([None, None], tf.int32)
         ints, floats = tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32)
 
-        @tf.function(input_signature=[ids, ints, ints, floats, ints, floats, ints, ints])
+        @tf.function(input_signature=[ids, ints, ints, floats, ints, floats, ints, ints],
+                     autograph=False)
         def run(prompt_ids, lengths, max_new_tokens, temperature, top_k, top_p, seed,
                 min_new_tokens):
             return _generate(

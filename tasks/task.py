@@ -279,7 +279,10 @@ class Task(abc.ABC):
         """Traced tf.functions by signature name: raw inputs in (text), answers out.
 
         `decoding` holds the export's generation defaults (a `tasks.decoding.SamplingConfig`)
-        for tasks that generate; `limits` what one request may ask.
+        for tasks that generate; `limits` what one request may ask. The built-in tasks trace
+        theirs with `autograph=False`: written in TF ops (tf.while_loop, tf.cond, tf.switch_case),
+        they need no conversion, which took a quarter of a summarizer's tracing (14.5 s of
+        tracing -> 10.5 s).
         """
 
     @abc.abstractmethod

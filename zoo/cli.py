@@ -52,12 +52,19 @@ def run(main: Callable[[list[str]], None], prog: str) -> None:
     app.run(guarded, flags_parser=parse)
 
 
-def start_tensorflow() -> None:
+def start_tensorflow(optimize_graphs: bool = True) -> None:
     """Loads TensorFlow, its start-up chatter filtered (`zoo.startup`): call it after the
-    flags are checked, before importing anything that needs it."""
+    flags are checked, before importing anything that needs it. `optimize_graphs=False` turns
+    TensorFlow's graph optimizer (grappler) off, for a one-shot command whose graphs run a few
+    times: optimizing a text-to-text export's beam-search loops first costs more than it
+    saves (`zoo.summarize` of one text from a tiny summarizer's export: 36.5 s -> 19.3 s)."""
     from zoo.startup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    if not optimize_graphs:
+        import tensorflow as tf
+
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
 def unknown_choice(argv: list[str]) -> str | None:

@@ -50,11 +50,22 @@ def generate(prompts: list[str]) -> list[str]:
     or --saved_model's export (`zoo.pipelines.LanguageModel`)."""
     from zoo.pipelines import load
 
-    sampling = sampling_config()
+    sampling = check_flags()
     settings = dict(
         max_new_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
         top_k=sampling.top_k, top_p=sampling.top_p, seed=seeds(len(prompts)), stop=FLAGS.stop,
     )
+    if not FLAGS.saved_model:
+        settings.update(num_beams=sampling.num_beams,
+                        no_repeat_ngram_size=sampling.no_repeat_ngram_size,
+                        jit_compile=FLAGS.jit_compile)
+    lm = load(cli.source_path(FLAGS.model_dir, FLAGS.saved_model), task="causal_lm")
+    return lm.generate(prompts, **settings)
+
+
+def check_flags() -> SamplingConfig:
+    """The sampling flags, checked, and none that an export fixes given for one."""
+    sampling = sampling_config()
     if FLAGS.saved_model:  # fixed at export time: a flag given for them is refused here
         for name in ("num_beams", "no_repeat_ngram_size"):
             if FLAGS[name].present:
@@ -62,12 +73,7 @@ def generate(prompts: list[str]) -> list[str]:
         if FLAGS.jit_compile:
             raise ConfigError("--jit_compile applies to --model_dir; an export always runs "
                               "without XLA")
-    else:
-        settings.update(num_beams=sampling.num_beams,
-                        no_repeat_ngram_size=sampling.no_repeat_ngram_size,
-                        jit_compile=FLAGS.jit_compile)
-    lm = load(cli.source_path(FLAGS.model_dir, FLAGS.saved_model), task="causal_lm")
-    return lm.generate(prompts, **settings)
+    return sampling
 
 
 def seeds(batch: int) -> np.ndarray:
@@ -80,7 +86,7 @@ def main(argv: list[str]) -> None:
         raise ConfigError(f"unexpected arguments: {' '.join(argv[1:])}")
     if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
         raise ConfigError("give exactly one of --model_dir and --saved_model")
-    sampling_config()  # bad flags fail before anything loads
+    check_flags()  # bad flags fail before anything loads
     prompts = cli.check_utf8(FLAGS.prompt or ["\n"], "--prompt")
     repeated = [p for p in prompts for _ in range(FLAGS.num_samples)]
     cli.source_path(FLAGS.model_dir, FLAGS.saved_model)  # it exists

@@ -56,7 +56,7 @@ def main(argv: list[str]) -> None:
                     no_repeat_ngram_size=FLAGS.no_repeat_ngram_size)
     Summarizer.check_settings(**settings)  # before anything loads
     path = cli.source_path(FLAGS.model_dir, FLAGS.saved_model)
-    cli.start_tensorflow()
+    cli.start_tensorflow(optimize_graphs=False)  # a few texts: see start_tensorflow
     out = load(path, task="summarization").summarize(texts, **settings)
     for summary in out:
         print(summary.replace("\n", " "), flush=True)

@@ -31,7 +31,7 @@ def main(argv: list[str]) -> None:
     settings = dict(num_beams=FLAGS.num_beams, max_new_tokens=FLAGS.max_new_tokens)
     Translator.check_settings(**settings)  # before anything loads
     path = cli.source_path(FLAGS.model_dir, FLAGS.saved_model)
-    cli.start_tensorflow()
+    cli.start_tensorflow(optimize_graphs=False)  # a few texts: see start_tensorflow
     out = load(path, task="translation").translate(texts, **settings)
     for translation in out:
         print(translation, flush=True)

@@ -112,10 +112,11 @@ class _LanguageModelSignatures:
 
     def functions(self) -> dict[str, Any]:
         generate_signature = tf.function(
-            self.generate, input_signature=[_STRINGS] + [_INTS, _FLOATS, _INTS, _FLOATS, _INTS]
+            self.generate, input_signature=[_STRINGS] + [_INTS, _FLOATS, _INTS, _FLOATS, _INTS],
+            autograph=False,
         )
 
-        @tf.function(input_signature=[_STRINGS])
+        @tf.function(autograph=False, input_signature=[_STRINGS])
         def serving_default(prompts):
             batch = tf.shape(prompts)[:1]
             defaults = dataclasses.asdict(self.sampling)
@@ -127,9 +128,10 @@ class _LanguageModelSignatures:
         return {
             "serving_default": serving_default,
             "generate": generate_signature,
-            "score": tf.function(self.score, input_signature=[_STRINGS]),
+            "score": tf.function(self.score, input_signature=[_STRINGS], autograph=False),
             "logits": tf.function(
-                self.logits, input_signature=[tf.TensorSpec([None, None], tf.int32)]
+                self.logits, input_signature=[tf.TensorSpec([None, None], tf.int32)],
+                autograph=False,
             ),
         }
 

@@ -31,7 +31,7 @@ def fill_mask_signatures(model: Any, tokenizer: tf.Module, sequence_length: int,
     mask_id, cls_id, sep_id, pad_id = ids["mask"], ids["cls"], ids["sep"], ids["pad"]
     k = min(int(top_k), int(tokenizer.vocab_size))
 
-    @tf.function(input_signature=[_STRINGS])
+    @tf.function(autograph=False, input_signature=[_STRINGS])
     def fill_mask(texts):
         checks = [*batch_checks(texts), *byte_checks(texts, limits)]
         pieces = tf.strings.split(after(checks, texts), MASK_TEXT)  # [b, (masks + 1)]

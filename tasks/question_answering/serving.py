@@ -24,7 +24,7 @@ WARMUP_CONTEXT = "The ships sail from the old harbour at dawn."
 
 
 def answer_signatures(answer: Callable, limits: ServingLimits) -> dict:
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2)
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string)] * 2)
     def answer_questions(questions, contexts):
         checks = [
             *batch_checks(questions, "questions", blank_ok=False),

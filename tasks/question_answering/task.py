@@ -352,7 +352,8 @@ class QuestionAnsweringTask(Task):
         """Each question's answer in its passage, a batch at a time through the graph."""
         if self._answer_function is None or self._answer_function[0] is not model:
             function = tf.function(lambda q, c: self.answer_graph(model, q, c)["answers"],
-                                   input_signature=[tf.TensorSpec([None], tf.string)] * 2)
+                                   input_signature=[tf.TensorSpec([None], tf.string)] * 2,
+                                   autograph=False)
             self._answer_function = (model, function)
         function = self._answer_function[1]
         out: list[str] = []

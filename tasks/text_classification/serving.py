@@ -37,13 +37,13 @@ def classification_signatures(model: Any, tokenize: Callable, labels: list[str],
         logits = model({"token_ids": token_ids, "padding_mask": mask}, training=False)
         return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string)])
     def predict(texts):
         scores = scores_of(texts)
         label_ids = tf.argmax(scores, axis=-1, output_type=tf.int32)
         return {"scores": scores, "labels": tf.gather(names, label_ids), "label_ids": label_ids}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.string)])
     def classify(inputs):
         features = tf.io.parse_example(
             inputs, {TEXT_FEATURE: tf.io.FixedLenFeature([], tf.string)}

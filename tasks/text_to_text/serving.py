@@ -48,7 +48,7 @@ def text_to_text_signatures(task: Any, model: Any, limits: ServingLimits) -> dic
                 message=f"texts: a source is longer than the model's {length} tokens; split it"))
         return after(checks, texts)
 
-    @tf.function(input_signature=[_STRINGS])
+    @tf.function(autograph=False, input_signature=[_STRINGS])
     def serving_default(texts):
         texts = checked(texts)
         beams = task.options.num_beams
@@ -106,11 +106,11 @@ def text_to_text_signatures(task: Any, model: Any, limits: ServingLimits) -> dic
         return {task.output_name: outputs, "scores": scores}
 
     if task.ngram_sizes:
-        @tf.function(input_signature=[_STRINGS, _INTS, _INTS, _INTS])
+        @tf.function(autograph=False, input_signature=[_STRINGS, _INTS, _INTS, _INTS])
         def verb(texts, num_beams, max_new_tokens, no_repeat_ngram_size):
             return decode(texts, num_beams, max_new_tokens, no_repeat_ngram_size)
     else:
-        @tf.function(input_signature=[_STRINGS, _INTS, _INTS])
+        @tf.function(autograph=False, input_signature=[_STRINGS, _INTS, _INTS])
         def verb(texts, num_beams, max_new_tokens):
             return decode(texts, num_beams, max_new_tokens)
 

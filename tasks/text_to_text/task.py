@@ -325,7 +325,7 @@ class TextToTextTask(Task):
             functions[key] = tf.function(
                 lambda t: self.decode_texts(model, t, num_beams=num_beams,
                                             **decoding)[self.output_name],
-                input_signature=[tf.TensorSpec([None], tf.string)],
+                input_signature=[tf.TensorSpec([None], tf.string)], autograph=False,
             )
         out: list[str] = []
         how = f"{num_beams} beams" if num_beams > 1 else "greedy"
