@@ -234,7 +234,9 @@ def test_the_time_line_is_the_whole_process(run_module, tmp_path):
     assert list(parts)[0] == "startup" and set(parts) == {
         "startup", "first_step", "training", "evaluation", "checkpoints", "report", "export"}
     assert sum(parts.values()) == pytest.approx(total, abs=0.05 * len(parts))  # rounding
-    assert total <= wall and wall - total < 1.0, (total, wall)
+    # Not a speed check: the line must cover the TensorFlow start-up (most of a tiny run), so
+    # it falls short of the outside wall time only by the interpreter's own start.
+    assert 0.6 * wall < total <= wall, (total, wall)
     recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["timing"]
     assert recorded.keys() == parts.keys()
     assert sum(recorded.values()) == pytest.approx(total, abs=0.05)

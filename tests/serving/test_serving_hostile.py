@@ -131,6 +131,24 @@ def test_a_string_broadcast_past_the_request_bytes_is_refused_before_it_is_built
     healthy(server)
 
 
+def test_a_megabyte_model_name_is_not_found_and_quoted_short(server):
+    """The error quotes a requested name cut short: echoing 1 MB back in the gRPC status would
+    pass the metadata limit (RESOURCE_EXHAUSTED instead of NOT_FOUND) and hold the bytes."""
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
+    for name in ("n" * (1 << 20), "m" * (1 << 20)):
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = name
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0]], np.float32)))
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Predict(request, timeout=30)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND, info.value.code()
+        assert len(info.value.details()) < 1024
+        assert f"({1 << 20} bytes)" in info.value.details()
+    status, doc = server.rest(f"/v1/models/{'q' * 6000}", None, timeout=10)
+    assert status == 404 and len(doc["error"]) < 1024, (status, str(doc)[:200])
+    healthy(server)
+
+
 def raw_http(server, request: bytes, wait: float = 5) -> bytes:
     with socket.create_connection(("127.0.0.1", server.rest_port), timeout=wait) as sock:
         sock.sendall(request)

@@ -26,6 +26,15 @@ from zoo.serving.saved_models import version_folders
 from zoo.serving.servable import Servable, status_of
 
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
+SHOWN_NAME_CHARS = 200
+
+
+def shown(name: str) -> str:
+    """A requested model name as errors quote it: a name past SHOWN_NAME_CHARS is cut, so a
+    request cannot make its own error megabytes long (gRPC refuses such trailing metadata)."""
+    if len(name) <= SHOWN_NAME_CHARS:
+        return name
+    return f"{name[:SHOWN_NAME_CHARS]}... ({len(name.encode())} bytes)"
 
 
 def discover_versions(base_path: str) -> dict[int, str]:
@@ -329,14 +338,15 @@ class ModelManager:
                 entry = model.versions.get(version) if model else None
                 if entry is None or entry.state != AVAILABLE:
                     raise ServingError(
-                        "NOT_FOUND", f"Servable not found for request: Specific({name}, {version})"
+                        "NOT_FOUND",
+                        f"Servable not found for request: Specific({shown(name)}, {version})",
                     )
             else:
                 ready = [v for v in model.versions.values() if v.state == AVAILABLE] if model \
                     else []
                 if not ready:
                     raise ServingError(
-                        "NOT_FOUND", f"Servable not found for request: Latest({name})"
+                        "NOT_FOUND", f"Servable not found for request: Latest({shown(name)})"
                     )
                 entry = max(ready, key=lambda v: v.version)
             entry.refs += 1
@@ -356,7 +366,9 @@ class ModelManager:
         with self._cond:
             model = self._models.get(name)
             if model is None or not model.versions:
-                raise ServingError("NOT_FOUND", f"Could not find any versions of model {name}")
+                raise ServingError(
+                    "NOT_FOUND", f"Could not find any versions of model {shown(name)}"
+                )
             if label is not None:
                 if label not in model.labels:
                     raise ServingError(
@@ -365,7 +377,7 @@ class ModelManager:
                 version = model.labels[label]
             if version is not None and version not in model.versions:
                 raise ServingError(
-                    "NOT_FOUND", f"Could not find version {version} of model {name}"
+                    "NOT_FOUND", f"Could not find version {version} of model {shown(name)}"
                 )
             entries = [model.versions[version]] if version is not None else sorted(
                 model.versions.values(), key=lambda v: -v.version
