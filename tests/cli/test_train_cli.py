@@ -234,9 +234,9 @@ def test_the_time_line_is_the_whole_process(run_module, tmp_path):
     assert list(parts)[0] == "startup" and set(parts) == {
         "startup", "first_step", "training", "evaluation", "checkpoints", "report", "export"}
     assert sum(parts.values()) == pytest.approx(total, abs=0.05 * len(parts))  # rounding
-    # Not a speed check: the line must cover the TensorFlow start-up (most of a tiny run), so
-    # it falls short of the outside wall time only by the interpreter's own start.
-    assert 0.6 * wall < total <= wall, (total, wall)
+    # The gap is the spawn and the exit after the line: under 1 s on a quiet machine; a tenth of
+    # the run more is allowed for a loaded one (it was 1.2 s of 12 s while the machine swapped).
+    assert total <= wall and wall - total < 1.0 + 0.1 * wall, (total, wall)
     recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["timing"]
     assert recorded.keys() == parts.keys()
     assert sum(recorded.values()) == pytest.approx(total, abs=0.05)
