@@ -14,6 +14,8 @@ import importlib
 import os
 import sys
 
+import zoo.process_clock  # noqa: F401  (starts the clock before anything heavy loads)
+
 # Quiets TensorFlow's C++ warnings; its very first start-up lines ignore this (see zoo.startup).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if sys.argv[:1] == ["-m"]:

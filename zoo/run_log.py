@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from tasks import run_files
+from zoo.process_clock import seconds_since_process_start
 
 
 def finite(value):
@@ -53,22 +54,6 @@ def add_timing(model_dir: str, **seconds: float) -> dict[str, float]:
         summary["timing"] = {**summary.get("timing", {}), **seconds}
         run_files.write_json(path, summary, allow_nan=False)
     return summary.get("timing", {})
-
-
-def seconds_since_process_start() -> float:
-    """Wall seconds since this process started (Linux: from /proc; elsewhere since this module's
-    import, which follows the interpreter's start by well under a second)."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as f:
-            started_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime", encoding="ascii") as f:  # to 10 ms (btime is whole seconds)
-            since_boot = float(f.read().split()[0])
-        return since_boot - started_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return time.time() - _IMPORTED
-
-
-_IMPORTED = time.time()
 
 
 def format_metrics(metrics: dict) -> str:

@@ -31,7 +31,8 @@ from zoo.evaluation import Evaluator
 from zoo.optimizers import make_optimizer
 from zoo.precision import Precision
 from zoo.precision import choose as choose_precision
-from zoo.run_log import RunLog, seconds_since_process_start
+from zoo.process_clock import seconds_since_process_start
+from zoo.run_log import RunLog
 
 
 @dataclasses.dataclass
