@@ -18,6 +18,7 @@ nothing from `zoo`.
         eval_<split>.json `zoo.evaluate`'s figures
         predictions.*     what a task's evaluation predicted, in the task's own format
         model.keras       a counted model (the n-gram), saved whole
+        imported.json     where an imported checkpoint came from (zoo.import_checkpoint)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ METRICS = "metrics.jsonl"
 PLOT = "loss.png"
 SUMMARY = "summary.json"
 COUNTED_MODEL = "model.keras"
+IMPORTED = "imported.json"
 
 
 def evaluation_file(split: str) -> str:

@@ -104,13 +104,14 @@ def restore_newest_good(checkpoint: tf.train.Checkpoint, model_dir: str,
     return None
 
 
-def restore_model(model: keras.Model, model_dir: str) -> int:
-    """Loads the newest good checkpoint's values into `model` only; returns its step (0: none).
+def restore_model(model: keras.Model, model_dir: str) -> int | None:
+    """Loads the newest good checkpoint's values into `model` only; returns its step (None: the
+    run has no checkpoint; 0: an imported one, zoo.import_checkpoint's).
 
     The optimizer, task state and anything else in the checkpoint are left alone.
     """
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(weights=model_variables(model), step=step)
     if restore_newest_good(checkpoint, model_dir, partial=True) is None:
-        return 0
+        return None
     return int(step.numpy())

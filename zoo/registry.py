@@ -44,7 +44,8 @@ class Preset:
     counted: bool = False
 
 
-def _transformer(layers: int, heads: int, width: int, context: int, dropout: float) -> dict:
+def _transformer(layers: int, heads: int, width: int, context: int, dropout: float,
+                 activation: str = "gelu") -> dict:
     return dict(
         sequence_length=context,
         num_layers=layers,
@@ -54,6 +55,39 @@ def _transformer(layers: int, heads: int, width: int, context: int, dropout: flo
         dropout=dropout,
         position="learned",
         rotary=False,
+        activation=activation,
+        layer_norm_epsilon=1e-5,
+    )
+
+
+# GPT-2's recipe where a gpt2_* preset trains from scratch (Radford et al. 2019 sizes; on GPUs).
+_GPT2_TRAINING = dict(
+    dataset="wikitext2",
+    tokenizer="bpe",
+    vocab_size=50257,
+    batch_size=16,
+    train_steps=20000,
+    learning_rate=6e-4,
+    min_learning_rate=6e-5,
+    warmup_steps=2000,
+    beta_2=0.95,
+    eval_every=1000,
+    checkpoint_every=1000,
+)
+
+
+def _gpt2(name: str, layers: int, heads: int, width: int, parameters: int, size: str) -> Preset:
+    """A published GPT-2 size: tanh GELU, dropout 0.1, 1,024 positions, tied head. Its counts
+    are Hugging Face's for the same checkpoints (GPT2LMHeadModel, tied)."""
+    return Preset(
+        name,
+        f"GPT-2 {size}: {layers} layers x {heads} heads, width {width}, context 1024 "
+        "(zoo.import_checkpoint brings in the published weights)",
+        "TransformerDecoder",
+        _transformer(layers, heads, width, 1024, 0.1, activation="gelu_tanh"),
+        training=_GPT2_TRAINING,
+        reference_vocab_size=50257,
+        parameters=parameters,
     )
 
 
@@ -196,26 +230,10 @@ PRESETS: dict[str, Preset] = {
             training=dict(batch_size=64, train_steps=5000, learning_rate=1e-3, warmup_steps=100),
             parameters=10_770_816,
         ),
-        Preset(
-            "gpt2_small",
-            "GPT-2 124M shape: 12 layers x 12 heads, width 768, context 1024 (for GPUs)",
-            "TransformerDecoder",
-            _transformer(12, 12, 768, 1024, 0.0),
-            training=dict(
-                dataset="wikitext2",
-                tokenizer="sentencepiece",
-                batch_size=16,
-                train_steps=20000,
-                learning_rate=6e-4,
-                min_learning_rate=6e-5,
-                warmup_steps=2000,
-                beta_2=0.95,
-                eval_every=1000,
-                checkpoint_every=1000,
-            ),
-            reference_vocab_size=50257,
-            parameters=124_439_808,
-        ),
+        _gpt2("gpt2_small", 12, 12, 768, 124_439_808, "124M"),
+        _gpt2("gpt2_medium", 24, 16, 1024, 354_823_168, "355M"),
+        _gpt2("gpt2_large", 36, 20, 1280, 774_030_080, "774M"),
+        _gpt2("gpt2_xl", 48, 25, 1600, 1_557_611_200, "1.5B"),
         Preset(
             "lstm_lm_small",
             "Zaremba et al. 2014 small: 2 x 200 LSTM, unroll 20, no dropout (PTB test ppl 114.5)",
@@ -378,6 +396,7 @@ def model_config(name: str, **overrides: Any) -> dict[str, Any]:
 _POSITIVE = ("sequence_length", "num_layers", "num_heads", "hidden_dim", "intermediate_dim",
              "order")
 _RATES = ("dropout",)
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu")  # layers.ACTIVATIONS, named without Keras
 
 
 def check_model_config(name: str, config: Mapping[str, Any]) -> None:
@@ -400,6 +419,11 @@ def check_model_config(name: str, config: Mapping[str, Any]) -> None:
     if heads and width and width % heads:
         raise ConfigError(f"--set num_heads={heads}: must divide hidden_dim ({width}) for "
                           f"model {name}")
+    if config.get("activation", "gelu") not in ACTIVATIONS:
+        raise bad("activation", f"one of {', '.join(ACTIVATIONS)}")
+    epsilon = config.get("layer_norm_epsilon")
+    if epsilon is not None and not (isinstance(epsilon, int | float) and 0 < epsilon < 1):
+        raise bad("layer_norm_epsilon", "a number in (0, 1)")
     scale = config.get("init_scale")
     if scale is not None and not (isinstance(scale, int | float) and scale > 0):
         raise bad("init_scale", "a number > 0 (or null for Keras' defaults)")

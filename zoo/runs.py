@@ -130,7 +130,7 @@ def load_run(model_dir: str) -> Run:
         return Run(model_dir, spec, task, keras.saving.load_model(path), step=0)
     model = spec.build_model(task, dtype="float32")
     step = checkpoints.restore_model(model, model_dir)
-    if step == 0:
+    if step is None:
         raise ConfigError(f"{model_dir} has no checkpoint yet")
     return Run(model_dir, spec, task, model, step)
 

@@ -51,7 +51,9 @@ def resolve_config(settings: Mapping[str, Any], config_file: str | None = None) 
 
     file_values = load_config_file(config_file) if config_file else {}
     explicit = dict(settings)
-    model = explicit.pop("model", None) or file_values.get("model", "transformer_lm_tiny")
+    pretrained = _pretrained_config(explicit.get("init_from") or file_values.get("init_from"))
+    model = (explicit.pop("model", None) or file_values.get("model")
+             or (pretrained.model if pretrained else "transformer_lm_tiny"))
     preset = registry.get_preset(model)
     task = explicit.pop("task", None) or file_values.get("task") or preset.task
     if task not in TASKS:
@@ -70,8 +72,8 @@ def resolve_config(settings: Mapping[str, Any], config_file: str | None = None) 
     if explicit.get("dataset") is not None:
         check_dataset(explicit["dataset"], task)
     config = replace(config, explicit, source="settings")
-    if config.init_from:
-        config = _with_pretrained_tokenizer(config, explicit.get("tokenizer"))
+    if pretrained is not None:
+        config = _with_pretrained_run(config, pretrained, explicit.get("tokenizer"))
     config.validate()
     return config
 
@@ -96,17 +98,27 @@ def with_options(config: RunConfig, options: Mapping[str, Any] | list[str]) -> R
     )
 
 
-def _with_pretrained_tokenizer(config: RunConfig, given: str | None) -> RunConfig:
-    """A fine-tuned run reads with its pretrained run's tokenizer, and its config.json says so;
-    a --tokenizer that names another is refused rather than ignored."""
-    if not os.path.isdir(config.init_from):
-        return config  # a resume needs it no more; a new run says it is missing (make_trainer)
-    pretrained = load_run_config(config.init_from)
-    if given is not None and given != pretrained.tokenizer:
-        raise ConfigError(f"--tokenizer={given}: the --init_from run reads with "
+def _pretrained_config(init_from: str | None) -> RunConfig | None:
+    """The --init_from run's settings; None without one (or when it is gone: a resume needs it
+    no more, and a new run says it is missing in make_trainer)."""
+    if not init_from or not os.path.isdir(init_from):
+        return None
+    return load_run_config(init_from)
+
+
+def _with_pretrained_run(config: RunConfig, pretrained: RunConfig,
+                         given_tokenizer: str | None) -> RunConfig:
+    """A fine-tuned run reads with its pretrained run's tokenizer and, on the same preset, has
+    its backbone settings (`--set` still wins): its config.json says so. A --tokenizer that
+    names another is refused rather than ignored."""
+    if given_tokenizer is not None and given_tokenizer != pretrained.tokenizer:
+        raise ConfigError(f"--tokenizer={given_tokenizer}: the --init_from run reads with "
                           f"{pretrained.tokenizer}, which its fine-tuning keeps; drop --tokenizer")
+    overrides = config.model_overrides
+    if pretrained.model == config.model:
+        overrides = {**pretrained.model_overrides, **overrides}
     return dataclasses.replace(config, tokenizer=pretrained.tokenizer,
-                               vocab_size=pretrained.vocab_size)
+                               vocab_size=pretrained.vocab_size, model_overrides=overrides)
 
 
 def check_dataset(name: str, task: str) -> None:

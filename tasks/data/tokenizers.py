@@ -1,12 +1,14 @@
 """Tokenizers: text <-> int32 ids, in numpy for training data and in TensorFlow for serving.
 
-Five kinds, made by `build_tokenizer(kind, train_text)` and restored by `load_tokenizer(dir)`:
+Six kinds, made by `build_tokenizer(kind, train_text)` and restored by `load_tokenizer(dir)`:
 
     char           the training text's characters, sorted, then <unk>
     byte           the 256 UTF-8 byte values
     word           words by frequency, each line ending in <eos> (the PTB convention)
     wordpiece      keras_hub's WordPieceTokenizer, vocabulary learned on the training text
     sentencepiece  keras_hub's SentencePieceTokenizer, unigram model learned on the training text
+    bpe            keras_hub's BytePairTokenizer (GPT-2's byte-level BPE), from a checkpoint or
+                   learned by Hugging Face's `tokenizers`
 
 A Tokenizer is a `tf.Module`: attach it to the module you export and call `tf_tokenize` /
 `tf_detokenize` from its tf.functions. Its lookup tables are tracked attributes, so they are
@@ -655,6 +657,117 @@ class SentencePieceTokenizer(_LineByLineTokenizer):
         return {"model_file": self.MODEL_FILE, "eos": "</s>"}
 
 
+class BytePairTokenizer(Tokenizer):
+    """Byte-level BPE (GPT-2's): keras_hub's BytePairTokenizer on a `vocab.json` and
+    `merges.txt` in the Hugging Face / OpenAI layout.
+
+    Every text round-trips exactly (the pieces spell out its UTF-8 bytes), so bits per character
+    apply. The end-of-text token (`<|endoftext|>`, GPT-2's only special token) is kept whole in
+    text and counts as both "eos" and "bos". A vocabulary comes from a checkpoint
+    (`zoo.import_checkpoint`) or is learned here with Hugging Face's `tokenizers` trainer, the
+    one GPT-2-style vocabularies are usually made with (keras_hub has no BPE trainer).
+    """
+
+    kind = "bpe"
+    bits_per_char_applicable = True
+    END_TOKEN = "<|endoftext|>"
+    VOCABULARY_FILE, MERGES_FILE = "vocab.json", "merges.txt"
+    DEFAULT_VOCAB_SIZE = 8000
+    # A long text is tokenized in pieces of about this many characters, cut only where the
+    # cut cannot change GPT-2's pre-tokenization (see `_safe_pieces`).
+    PIECE_CHARS = 100_000
+
+    def __init__(self, vocabulary: dict[str, int], merges: Sequence[str],
+                 end_token: str | None = END_TOKEN) -> None:
+        super().__init__()
+        vocabulary = dict(vocabulary)
+        merges = [m for m in merges if m and not m.startswith("#version")]
+        self.end_token = end_token if end_token in vocabulary else None
+        # The TensorFlow path always (keras_hub otherwise runs Hugging Face's `tokenizers`
+        # outside a tf.function), so training data and the export's graph share one code path.
+        self._layer = keras_hub.tokenizers.BytePairTokenizer(
+            vocabulary=vocabulary, merges=merges, dtype="int32",
+            unsplittable_tokens=[self.end_token] if self.end_token else None,
+            _allow_python_workflow=False,
+        )
+        self._size = max(vocabulary.values()) + 1
+        self._end_id = vocabulary[self.end_token] if self.end_token else None
+
+    @property
+    def base_vocab_size(self) -> int:
+        return self._size
+
+    def native_special_ids(self) -> dict[str, int]:
+        return {} if self._end_id is None else {"eos": self._end_id, "bos": self._end_id}
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int | None, specials=()) -> BytePairTokenizer:
+        import tokenizers
+
+        trainer = tokenizers.ByteLevelBPETokenizer()
+        size = (vocab_size or cls.DEFAULT_VOCAB_SIZE) - 1  # the end token goes last, as GPT-2's
+        lines = [line + "\n" for line in _training_lines(text, 10_000_000)]
+        trainer.train_from_iterator(lines, vocab_size=size,
+                                    show_progress=False)
+        model = json.loads(trainer.to_str())["model"]
+        vocabulary = {**model["vocab"], cls.END_TOKEN: len(model["vocab"])}
+        merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+        return cls(vocabulary, merges)
+
+    @classmethod
+    def load(cls, directory: Path, config: dict) -> BytePairTokenizer:
+        vocabulary = json.loads((directory / config["vocabulary_file"]).read_text("utf-8"))
+        merges = (directory / config["merges_file"]).read_text("utf-8").splitlines()
+        return cls(vocabulary, merges, config.get("end_token", cls.END_TOKEN))
+
+    def _save_files(self, directory: Path) -> dict:
+        text = json.dumps(dict(self._layer.vocabulary), ensure_ascii=False)
+        (directory / self.VOCABULARY_FILE).write_text(text, encoding="utf-8")
+        merges = "".join(f"{m}\n" for m in ["#version: 0.2", *self._layer.merges])
+        (directory / self.MERGES_FILE).write_text(merges, encoding="utf-8")
+        return {"vocabulary_file": self.VOCABULARY_FILE, "merges_file": self.MERGES_FILE,
+                "end_token": self.end_token}
+
+    def encode(self, text: str) -> np.ndarray:
+        pieces = _safe_pieces(text, self.PIECE_CHARS)
+        if not pieces:
+            return np.zeros([0], np.int32)
+        ids = self.tf_tokenize(tf.constant(pieces))
+        return ids.flat_values.numpy().astype(np.int32)
+
+    def _decode(self, ids: np.ndarray) -> str:
+        text = self._tf_detokenize(tf.RaggedTensor.from_tensor(
+            tf.constant(ids.astype(np.int32))[None, :]).with_row_splits_dtype(tf.int64))
+        return text.numpy()[0].decode("utf-8", "replace")
+
+    def _tf_tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        ids = self._layer.tokenize(strings)
+        return tf.cast(ids, tf.int32).with_row_splits_dtype(tf.int64)
+
+    def _tf_detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
+        # Ids outside the vocabulary decode to nothing; broken UTF-8 (a character whose bytes
+        # a sampled sequence split) becomes U+FFFD, as Python's errors="replace" does.
+        text = self._layer.detokenize(ids)
+        return tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace",
+                                            replacement_char=0xFFFD)
+
+
+def _safe_pieces(text: str, size: int) -> list[str]:
+    """`text` cut into pieces of about `size` characters, each cut between a line that ends
+    "x\\n" and one that starts with a non-space: GPT-2's pre-tokenizer splits there anyway, so
+    tokenizing the pieces gives the ids of the whole."""
+    pieces, start = [], 0
+    while len(text) - start > size:
+        cut = re.compile(r"\S\n(?=\S)").search(text, start + size)
+        if cut is None:
+            break
+        pieces.append(text[start:cut.end()])
+        start = cut.end()
+    if start < len(text):
+        pieces.append(text[start:])
+    return pieces
+
+
 TOKENIZERS: dict[str, type[Tokenizer]] = {
     cls.kind: cls
     for cls in (
@@ -663,6 +776,7 @@ TOKENIZERS: dict[str, type[Tokenizer]] = {
         WordTokenizer,
         WordPieceTokenizer,
         SentencePieceTokenizer,
+        BytePairTokenizer,
     )
 }
 

@@ -5,7 +5,12 @@ import math
 import keras
 from keras import ops
 
-from layers import CachedMultiHeadAttention, TokenAndPositionEmbedding, TransformerBlock
+from layers import (
+    CachedMultiHeadAttention,
+    TokenAndPositionEmbedding,
+    TransformerBlock,
+    get_activation,
+)
 from layers.initializers import per_weight
 
 
@@ -36,6 +41,8 @@ class TransformerDecoder(keras.Model):
         cross_attention: add cross-attention over an encoded source to every block.
         layer_norm_epsilon: epsilon of every LayerNorm.
         initializer_range: standard deviation of the normal initializer.
+        activation: the MLPs' activation by name (`layers.ACTIVATIONS`): "gelu" (exact) or
+            "gelu_tanh" (GPT-2's approximation, which its published weights were trained with).
 
     `call(token_ids)` maps [B, T] ids to hidden states [B, T, hidden_dim] in the compute dtype
     (with cross-attention: `call(token_ids, encoder_outputs, encoder_padding_mask)`).
@@ -72,6 +79,7 @@ class TransformerDecoder(keras.Model):
         cross_attention: bool = False,
         layer_norm_epsilon: float = 1e-5,
         initializer_range: float = 0.02,
+        activation: str = "gelu",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -87,6 +95,7 @@ class TransformerDecoder(keras.Model):
         self.cross_attention = cross_attention
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
+        self.activation = activation
 
         initializer = per_weight(keras.initializers.RandomNormal(stddev=initializer_range))
         residual = per_weight(
@@ -110,6 +119,7 @@ class TransformerDecoder(keras.Model):
                 dropout=dropout,
                 layer_norm_epsilon=layer_norm_epsilon,
                 rotary=rotary,
+                activation=get_activation(activation),
                 kernel_initializer=initializer,
                 output_kernel_initializer=residual,
                 dtype=self.dtype_policy,
@@ -237,6 +247,7 @@ class TransformerDecoder(keras.Model):
                 "cross_attention": self.cross_attention,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "initializer_range": self.initializer_range,
+                "activation": self.activation,
             }
         )
         return config

@@ -1,0 +1,122 @@
+"""Hugging Face `transformers` directories: config.json, model.safetensors, tokenizer files.
+
+Read with the `safetensors` package's numpy API, so neither torch nor transformers is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.convert import gpt2
+from zoo.convert.source import Source, SourceError
+
+WEIGHTS = "model.safetensors"
+WEIGHTS_INDEX = "model.safetensors.index.json"  # a checkpoint sharded over several files
+FAMILIES = {"gpt2": gpt2}
+
+
+def is_huggingface(path: Path) -> bool:
+    return (path / "config.json").is_file() and (
+        (path / WEIGHTS).is_file() or (path / WEIGHTS_INDEX).is_file())
+
+
+def read_huggingface(path: Path) -> Source:
+    config = _read_json(path / "config.json")
+    family = config.get("model_type")
+    if family not in FAMILIES:
+        raise SourceError(f"{path}: a Hugging Face {family or 'unknown'} model; the zoo imports "
+                          f"{', '.join(FAMILIES)}")
+    tensors = {_short(name): value for name, value in read_safetensors(path).items()}
+    return Source(family, config, tensors, _gpt2_tokenizer(path), origin=str(path))
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """Every tensor of the directory's safetensors file(s), as float32 numpy arrays."""
+    from safetensors.numpy import load_file
+
+    if (path / WEIGHTS_INDEX).is_file():
+        files = sorted(set(_read_json(path / WEIGHTS_INDEX)["weight_map"].values()))
+    else:
+        files = [WEIGHTS]
+    tensors = {}
+    for name in files:
+        try:
+            loaded = load_file(str(path / name))
+        except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
+            raise SourceError(f"{path / name}: not a readable safetensors file ({error})") from None
+        tensors.update({k: np.asarray(v, np.float32) for k, v in loaded.items()})
+    return tensors
+
+
+def _short(name: str) -> str:
+    """GPT2LMHeadModel's "transformer.h.0..." as GPT2Model's "h.0..."."""
+    return name.removeprefix("transformer.")
+
+
+def _gpt2_tokenizer(path: Path):
+    from tasks.data.tokenizers import BytePairTokenizer
+
+    if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
+        vocabulary = _read_json(path / "vocab.json")
+        merges = (path / "merges.txt").read_text("utf-8").splitlines()
+    elif (path / "tokenizer.json").is_file():  # a "fast" tokenizer's one file
+        model = _read_json(path / "tokenizer.json").get("model", {})
+        vocabulary = model.get("vocab")
+        merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
+        if model.get("type") != "BPE" or not vocabulary:
+            raise SourceError(f"{path}/tokenizer.json is not a byte-level BPE tokenizer")
+    else:
+        raise SourceError(f"{path}: no tokenizer files (vocab.json and merges.txt, or "
+                          "tokenizer.json)")
+    return BytePairTokenizer(vocabulary, merges)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SourceError(f"{path}: unreadable JSON ({error})") from None
+
+
+def write_huggingface(run, out_dir: str | os.PathLike) -> Path:
+    """Writes a loaded zoo run (`zoo.runs.load_run`) of a GPT-2-shaped causal LM as a Hugging
+    Face GPT2LMHeadModel directory that `transformers` and keras-hub load. Returns the folder."""
+    from safetensors.numpy import save_file
+
+    from tasks.data.tokenizers import BytePairTokenizer
+    from zoo import checkpoints
+
+    tokenizer = run.task.tokenizer
+    if run.preset.backbone != "TransformerDecoder" or run.task.name != "causal_lm":
+        raise SourceError(f"{run.model_dir}: a {run.preset.backbone} {run.task.name} run; "
+                          "only a causal LM on a TransformerDecoder leaves as Hugging Face GPT-2")
+    if not isinstance(tokenizer, BytePairTokenizer):
+        raise SourceError(f"{run.model_dir}: its tokenizer is {tokenizer.kind}; Hugging Face "
+                          "GPT-2 needs byte-level BPE (--tokenizer=bpe)")
+    weights = {path: variable.numpy() for path, variable
+               in checkpoints.model_variables(run.model).items()
+               if not path.startswith("rng_state")}
+    config, tensors = gpt2.huggingface_checkpoint(weights, run.spec.backbone_config,
+                                                  tokenizer.special_ids)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(out)  # vocab.json and merges.txt, Hugging Face's names
+    (out / "tokenizer.json").unlink()  # the zoo's own record; transformers reads tokenizer.json
+    end = tokenizer.end_token or ""
+    files = {
+        "config.json": config,
+        "tokenizer_config.json": {"model_type": "gpt2", "tokenizer_class": "GPT2Tokenizer",
+                                  "bos_token": end, "eos_token": end, "unk_token": end,
+                                  "model_max_length": config["n_positions"]},
+        "special_tokens_map.json": {"bos_token": end, "eos_token": end, "unk_token": end},
+    }
+    for name, value in files.items():
+        (out / name).write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    save_file({k: np.ascontiguousarray(v, np.float32) for k, v in tensors.items()},
+              str(out / WEIGHTS), metadata={"format": "pt"})
+    return out

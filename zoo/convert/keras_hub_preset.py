@@ -1,0 +1,42 @@
+"""keras-hub preset directories (`save_to_preset`: config.json, model.weights.h5, assets/).
+
+keras-hub loads its own preset, in safe mode, and its own Hugging Face exporter names the
+weights, so the zoo maps only from Hugging Face's names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from zoo.convert.source import Source, SourceError
+
+BACKBONES = {"GPT2Backbone": "gpt2"}
+
+
+def is_keras_hub_preset(path: Path) -> bool:
+    return (path / "metadata.json").is_file() and (path / "config.json").is_file()
+
+
+def read_keras_hub_preset(path: Path) -> Source:
+    import keras_hub
+    from keras_hub.src.utils.transformers.export import gpt2 as hub_gpt2
+
+    from tasks.data.tokenizers import BytePairTokenizer
+
+    name = json.loads((path / "config.json").read_text("utf-8")).get("class_name")
+    if name not in BACKBONES:
+        raise SourceError(f"{path}: a keras-hub {name or 'unknown'} preset; the zoo imports "
+                          f"{', '.join(BACKBONES)}")
+    backbone = keras_hub.models.Backbone.from_preset(str(path))
+    tensors = {k.removeprefix("transformer."): np.asarray(v.numpy(), np.float32)
+               for k, v in hub_gpt2.get_gpt2_weights_map(backbone).items()}
+    assets = path / "assets" / "tokenizer"
+    if not (assets / "vocabulary.json").is_file():
+        raise SourceError(f"{path}: no tokenizer (assets/tokenizer/vocabulary.json)")
+    vocabulary = json.loads((assets / "vocabulary.json").read_text("utf-8"))
+    merges = (assets / "merges.txt").read_text("utf-8").splitlines()
+    config = hub_gpt2.get_gpt2_config(backbone)
+    return Source("gpt2", config, tensors, BytePairTokenizer(vocabulary, merges), str(path))
