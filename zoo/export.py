@@ -2,6 +2,7 @@
 
     python -m zoo.export --model_dir=runs/gpt                       # saved_models/<model>/<next>/
     python -m zoo.export --model_dir=runs/gpt --name=gpt --version=3 --max_new_tokens=200
+    python -m zoo.export --model_dir=runs/gpt2-ft --format=huggingface --out_dir=hf/gpt2-ft
 
 This module is the task-neutral half of an export: version folders, the atomic rename,
 models.config, the XLA check and the warmup file. The task supplies the other half, its
@@ -300,6 +301,10 @@ def define_flags() -> None:
     flags.DEFINE_integer("version", None, "Version number (default: the next one).")
     flags.DEFINE_string("name", None, "Model name, the folder under export_dir (default: preset).")
     flags.DEFINE_bool("overwrite", False, "Replace the version if it exists.")
+    flags.DEFINE_enum("format", "saved_model", ["saved_model", "huggingface"],
+                      "saved_model: a TF Serving version under --export_dir; huggingface: a "
+                      "GPT2LMHeadModel folder (safetensors, config, tokenizer) at --out_dir.")
+    flags.DEFINE_string("out_dir", None, "--format=huggingface: the folder to write.")
     define_sampling_flags("serving_default")
     flags.DEFINE_list("stop_token_ids", [], "Token ids that end a generation.")
     defaults = ServingLimits()
@@ -308,6 +313,19 @@ def define_flags() -> None:
                          "Most new tokens one request may ask for (all rows and beams).")
     flags.DEFINE_integer("max_input_tokens", defaults.max_input_tokens,
                          "Most tokens one request may send (all its texts together).")
+
+
+def export_huggingface(model_dir: str, out_dir: str | None) -> None:
+    """`--format=huggingface`: the run as a Hugging Face folder (zoo.convert)."""
+    if not out_dir:
+        raise ConfigError("--format=huggingface writes a folder: give --out_dir")
+    if os.path.exists(out_dir) and os.listdir(out_dir):
+        raise ConfigError(f"--out_dir: {out_dir} exists and is not empty")
+    cli.start_tensorflow()
+    from zoo.convert import write_huggingface
+    from zoo.runs import load_run
+
+    print(f"Exported {write_huggingface(load_run(model_dir), out_dir)} (Hugging Face)")
 
 
 def main(argv: list[str]) -> None:
@@ -325,6 +343,9 @@ def main(argv: list[str]) -> None:
     sampling = sampling_config_from_flags(stop_token_ids)
     limits = ServingLimits(FLAGS.max_batch, FLAGS.max_generate_tokens, FLAGS.max_input_tokens)
     check_arguments(FLAGS.model_dir, FLAGS.name)
+    if FLAGS.format == "huggingface":
+        export_huggingface(FLAGS.model_dir, FLAGS.out_dir)
+        return
     cli.start_tensorflow()
     path = export_saved_model(
         FLAGS.model_dir,

@@ -33,6 +33,9 @@ import sentencepiece
 import tensorflow as tf
 import tensorflow_text as tf_text
 from keras_hub.src.tokenizers import word_piece_tokenizer as word_piece
+from keras_hub.src.tokenizers.byte_pair_tokenizer import (
+    bytes_to_unicode as gpt2_byte_alphabet,
+)
 
 from tasks.data.errors import DataError
 
@@ -663,9 +666,10 @@ class BytePairTokenizer(Tokenizer):
 
     Every text round-trips exactly (the pieces spell out its UTF-8 bytes), so bits per character
     apply. The end-of-text token (`<|endoftext|>`, GPT-2's only special token) is kept whole in
-    text and counts as both "eos" and "bos". A vocabulary comes from a checkpoint
-    (`zoo.import_checkpoint`) or is learned here with Hugging Face's `tokenizers` trainer, the
-    one GPT-2-style vocabularies are usually made with (keras_hub has no BPE trainer).
+    text and is "eos"; a task that needs another special token has it appended. A vocabulary
+    comes from a checkpoint (`zoo.import_checkpoint`) or is learned here with Hugging Face's
+    `tokenizers` trainer, the one GPT-2-style vocabularies are usually made with (keras_hub has
+    no BPE trainer).
     """
 
     kind = "bpe"
@@ -692,13 +696,21 @@ class BytePairTokenizer(Tokenizer):
         )
         self._size = max(vocabulary.values()) + 1
         self._end_id = vocabulary[self.end_token] if self.end_token else None
+        # Each piece's length in UTF-8 bytes (the pieces spell the text's bytes in GPT-2's
+        # printable alphabet), for offsets: keras_hub's layer gives none.
+        byte_values, characters = gpt2_byte_alphabet()
+        byte_of = dict(zip(characters, byte_values, strict=True))
+        lengths = np.zeros(self._size, np.int64)
+        for piece, i in vocabulary.items():
+            lengths[i] = sum(len(byte_of.get(c, c.encode("utf-8"))) for c in piece)
+        self._byte_lengths = tf.constant(lengths)
 
     @property
     def base_vocab_size(self) -> int:
         return self._size
 
     def native_special_ids(self) -> dict[str, int]:
-        return {} if self._end_id is None else {"eos": self._end_id, "bos": self._end_id}
+        return {} if self._end_id is None else {"eos": self._end_id}
 
     @classmethod
     def train(cls, text: str, vocab_size: int | None, specials=()) -> BytePairTokenizer:
@@ -743,6 +755,13 @@ class BytePairTokenizer(Tokenizer):
     def _tf_tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
         ids = self._layer.tokenize(strings)
         return tf.cast(ids, tf.int32).with_row_splits_dtype(tf.int64)
+
+    def _tf_tokenize_with_byte_offsets(self, strings: tf.Tensor):
+        ids = self._tf_tokenize(strings)
+        lengths = ids.with_flat_values(tf.gather(self._byte_lengths, ids.flat_values))
+        ends = tf.math.cumsum(lengths.to_tensor(), axis=1)  # padding adds 0 after a row's end
+        ends = tf.RaggedTensor.from_tensor(ends, lengths=ids.row_lengths())
+        return ids, ends - lengths, ends
 
     def _tf_detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
         # Ids outside the vocabulary decode to nothing; broken UTF-8 (a character whose bytes

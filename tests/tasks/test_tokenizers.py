@@ -44,6 +44,7 @@ def tokenizers(texts):
         "wordpiece": build_tokenizer("wordpiece", small, vocab_size=400),
         # The default 8,000 is more than 60k characters support: exercises the fallback.
         "sentencepiece": build_tokenizer("sentencepiece", small),
+        "bpe": build_tokenizer("bpe", small, vocab_size=600),
     }
 
 
@@ -115,9 +116,9 @@ def test_byte_round_trips_anything_and_repairs_broken_utf8(tokenizers):
     assert byte.decode([300]) == "\ufffd"
 
 
-def test_bits_per_char_applies_to_char_and_byte_only(tokenizers):
+def test_bits_per_char_applies_to_the_kinds_that_spell_the_text(tokenizers):
     applicable = {kind for kind, tok in tokenizers.items() if tok.bits_per_char_applicable}
-    assert applicable == {"char", "byte"}
+    assert applicable == {"char", "byte", "bpe"}
 
 
 # --- the TensorFlow path -------------------------------------------------------------------
@@ -249,8 +250,8 @@ def test_saved_model_serves_in_a_fresh_process(tokenizers, texts, tmp_path):
 
 
 def test_unknown_kind_lists_the_kinds():
-    with pytest.raises(DataError, match="char, byte, word, wordpiece, sentencepiece"):
-        build_tokenizer("bpe", "some text")
+    with pytest.raises(DataError, match="char, byte, word, wordpiece, sentencepiece, bpe"):
+        build_tokenizer("gpt9", "some text")
 
 
 def test_empty_training_text_is_a_data_error():

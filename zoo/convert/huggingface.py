@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,6 @@ def _read_json(path: Path) -> Any:
 def write_huggingface(run, out_dir: str | os.PathLike) -> Path:
     """Writes a loaded zoo run (`zoo.runs.load_run`) of a GPT-2-shaped causal LM as a Hugging
     Face GPT2LMHeadModel directory that `transformers` and keras-hub load. Returns the folder."""
-    from safetensors.numpy import save_file
-
     from tasks.data.tokenizers import BytePairTokenizer
     from zoo import checkpoints
 
@@ -95,6 +94,9 @@ def write_huggingface(run, out_dir: str | os.PathLike) -> Path:
     if run.preset.backbone != "TransformerDecoder" or run.task.name != "causal_lm":
         raise SourceError(f"{run.model_dir}: a {run.preset.backbone} {run.task.name} run; "
                           "only a causal LM on a TransformerDecoder leaves as Hugging Face GPT-2")
+    if not getattr(run.model, "tie_embeddings", True) or getattr(run.model, "head_bias", False):
+        raise SourceError(f"{run.model_dir}: its LM head is a matrix of its own; Hugging Face "
+                          "GPT-2's is the token table (tie_embeddings=true, head_bias=false)")
     if not isinstance(tokenizer, BytePairTokenizer):
         raise SourceError(f"{run.model_dir}: its tokenizer is {tokenizer.kind}; Hugging Face "
                           "GPT-2 needs byte-level BPE (--tokenizer=bpe)")
@@ -104,7 +106,23 @@ def write_huggingface(run, out_dir: str | os.PathLike) -> Path:
     config, tensors = gpt2.huggingface_checkpoint(weights, run.spec.backbone_config,
                                                   tokenizer.special_ids)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    building = out.with_name(f".{out.name}.writing")  # renamed into place once whole
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    try:
+        _write_files(building, config, tensors, tokenizer)
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        os.replace(building, out)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_files(out: Path, config: dict, tensors: dict[str, np.ndarray], tokenizer) -> None:
+    from safetensors.numpy import save_file
+
     tokenizer.save(out)  # vocab.json and merges.txt, Hugging Face's names
     (out / "tokenizer.json").unlink()  # the zoo's own record; transformers reads tokenizer.json
     end = tokenizer.end_token or ""
@@ -119,4 +137,3 @@ def write_huggingface(run, out_dir: str | os.PathLike) -> Path:
         (out / name).write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
     save_file({k: np.ascontiguousarray(v, np.float32) for k, v in tensors.items()},
               str(out / WEIGHTS), metadata={"format": "pt"})
-    return out
