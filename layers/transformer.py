@@ -256,10 +256,13 @@ class TransformerBlock(_PreNormBlock):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class EncoderBlock(_PreNormBlock):
-    """A bidirectional pre-LayerNorm block: self-attention over the whole sequence, then an MLP.
+    """A bidirectional block: self-attention over the whole sequence, then an MLP.
 
     Padded keys are masked out, so padding never changes a real position's output.
-    Arguments are those of `TransformerBlock`, without the cross-attention and cache.
+    Arguments are those of `TransformerBlock`, without the cross-attention and cache, plus
+    `norm_first`: True (the default) is pre-LayerNorm, `x + f(norm(x))`; False is the original
+    Transformer's and BERT's post-LayerNorm, `norm(x + f(x))`, which published BERT checkpoints
+    need.
 
     Call arguments:
         x: [B, T, D].
@@ -275,13 +278,25 @@ class EncoderBlock(_PreNormBlock):
     ```
     """
 
+    def __init__(self, num_heads: int, intermediate_dim: int, norm_first: bool = True, **kwargs):
+        super().__init__(num_heads, intermediate_dim, **kwargs)
+        self.norm_first = norm_first
+
     def call(self, x, padding_mask=None, training=None):
-        attended = self.self_attention(
-            self.self_attention_norm(x), attention_mask=key_padding_mask(padding_mask)
-        )
-        x = x + self.dropout_layer(attended, training=training)
-        x = x + self.dropout_layer(self.feedforward(self.feedforward_norm(x)), training=training)
-        return x
+        mask = key_padding_mask(padding_mask)
+        x = self._residual(x, self.self_attention_norm,
+                           lambda y: self.self_attention(y, attention_mask=mask), training)
+        return self._residual(x, self.feedforward_norm, self.feedforward, training)
+
+    def _residual(self, x, norm, sublayer, training):
+        if self.norm_first:
+            return x + self.dropout_layer(sublayer(norm(x)), training=training)
+        return norm(x + self.dropout_layer(sublayer(x), training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config["norm_first"] = self.norm_first
+        return config
 
 
 def key_padding_mask(padding_mask):

@@ -135,4 +135,5 @@ BUILT_IN_TASKS: dict[str, TaskEntry] = {
 }
 
 # `--tokenizer` values; tasks.data.tokenizers.TOKENIZERS maps each to its class.
-TOKENIZER_KINDS = ("char", "byte", "word", "wordpiece", "sentencepiece", "bpe")
+TOKENIZER_KINDS = ("char", "byte", "word", "wordpiece", "sentencepiece", "bpe",
+                   "bert_wordpiece")

@@ -22,7 +22,7 @@ from absl import flags
 from zoo import cli
 from zoo.config import ConfigError
 
-FORMATS = ("keras_hub", "huggingface", "openai")  # zoo.convert.FORMATS, named without TF
+FORMATS = ("keras_hub", "huggingface", "openai", "google")  # zoo.convert.FORMATS, named without TF
 
 
 def define_flags() -> None:

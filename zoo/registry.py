@@ -112,6 +112,10 @@ def _bert(layers: int, width: int, heads: int) -> dict:
         intermediate_dim=4 * width,
         dropout=0.1,
         num_segments=2,
+        activation="gelu",
+        layer_norm_epsilon=1e-12,
+        norm_first=True,  # the zoo's own; an imported BERT is post-LN (False), with a pooler
+        pooler=False,
     )
 
 

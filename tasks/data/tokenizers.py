@@ -1,6 +1,6 @@
 """Tokenizers: text <-> int32 ids, in numpy for training data and in TensorFlow for serving.
 
-Six kinds, made by `build_tokenizer(kind, train_text)` and restored by `load_tokenizer(dir)`:
+Seven kinds, made by `build_tokenizer(kind, train_text)` and restored by `load_tokenizer(dir)`:
 
     char           the training text's characters, sorted, then <unk>
     byte           the 256 UTF-8 byte values
@@ -9,6 +9,8 @@ Six kinds, made by `build_tokenizer(kind, train_text)` and restored by `load_tok
     sentencepiece  keras_hub's SentencePieceTokenizer, unigram model learned on the training text
     bpe            keras_hub's BytePairTokenizer (GPT-2's byte-level BPE), from a checkpoint or
                    learned by Hugging Face's `tokenizers`
+    bert_wordpiece BERT's own WordPiece (tf-text's BertTokenizer), from a checkpoint's vocab.txt
+                   or learned by keras_hub
 
 A Tokenizer is a `tf.Module`: attach it to the module you export and call `tf_tokenize` /
 `tf_detokenize` from its tf.functions. Its lookup tables are tracked attributes, so they are
@@ -787,6 +789,116 @@ def _safe_pieces(text: str, size: int) -> list[str]:
     return pieces
 
 
+class BertWordPieceTokenizer(Tokenizer):
+    """BERT's own WordPiece, as its checkpoints ship it: `vocab.txt` with [PAD], [UNK], [CLS],
+    [SEP], [MASK], lower-casing with accents stripped for "uncased" vocabularies (never for
+    cased ones), whitespace, punctuation and CJK characters split off, "##" continuations.
+
+    tf-text's FastBertTokenizer does it in the graph, with offsets into the text as given
+    (before lower-casing). Special tokens written in the text ("[MASK]" for fill-mask) stay
+    whole, as Hugging Face's tokenizer keeps them: the text is split around them first.
+    Decoding joins words with spaces ("Hello, world" -> "hello , world" when uncased). A
+    vocabulary comes from a checkpoint or is learned by keras_hub.
+    """
+
+    kind = "bert_wordpiece"
+    VOCABULARY_FILE = "vocab.txt"
+    DEFAULT_VOCAB_SIZE = 8000
+    SPECIALS = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]",
+                "mask": "[MASK]"}
+
+    def __init__(self, vocabulary: Sequence[str], lowercase: bool = True) -> None:
+        super().__init__()
+        vocabulary = list(vocabulary)
+        if "[UNK]" not in vocabulary:
+            raise DataError("a BERT vocabulary needs [UNK]")
+        self.lowercase = lowercase
+        self._vocabulary = tf.constant(vocabulary)
+        self._size = len(vocabulary)
+        self._specials = {name: vocabulary.index(token) for name, token in self.SPECIALS.items()
+                          if token in vocabulary}
+        in_text = [t for t in self.SPECIALS.values() if t in vocabulary and t != "[PAD]"]
+        self._special_pattern = "|".join(re.escape(t) for t in in_text)
+        self._special_table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(in_text, [vocabulary.index(t) for t in in_text],
+                                                value_dtype=tf.int32), default_value=-1)
+        self._bert = tf_text.FastBertTokenizer(
+            vocab=vocabulary, token_out_type=tf.int32, unknown_token="[UNK]",
+            lower_case_nfd_strip_accents=lowercase, support_detokenization=True)
+
+    @property
+    def base_vocab_size(self) -> int:
+        return self._size
+
+    def native_special_ids(self) -> dict[str, int]:
+        return dict(self._specials)
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int | None, specials=()) -> BertWordPieceTokenizer:
+        lines = _training_lines(text, WordPieceTokenizer.MAX_TRAIN_CHARS)
+        vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+            tf.data.Dataset.from_tensor_slices(lines).batch(1024),
+            vocab_size or cls.DEFAULT_VOCAB_SIZE, lowercase=True, strip_accents=True,
+            reserved_tokens=list(cls.SPECIALS.values()))
+        return cls(vocabulary, lowercase=True)
+
+    @classmethod
+    def load(cls, directory: Path, config: dict) -> BertWordPieceTokenizer:
+        text = (directory / config["vocabulary_file"]).read_text("utf-8")
+        return cls(text.splitlines(), lowercase=config.get("lowercase", True))
+
+    def _save_files(self, directory: Path) -> dict:
+        words = [w.decode("utf-8") for w in self._vocabulary.numpy()]
+        (directory / self.VOCABULARY_FILE).write_text("".join(w + "\n" for w in words),
+                                                      encoding="utf-8")
+        return {"vocabulary_file": self.VOCABULARY_FILE, "lowercase": self.lowercase}
+
+    def encode(self, text: str) -> np.ndarray:
+        return self.tf_tokenize(tf.constant([text])).flat_values.numpy()
+
+    def _decode(self, ids: np.ndarray) -> str:
+        ragged = tf.RaggedTensor.from_tensor(tf.constant(ids.astype(np.int32))[None, :])
+        return self._tf_detokenize(ragged.with_row_splits_dtype(tf.int64)).numpy()[0].decode(
+            "utf-8", "replace")
+
+    def _tf_tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        return self._tf_tokenize_with_byte_offsets(strings)[0]
+
+    def _tf_tokenize_with_byte_offsets(self, strings: tf.Tensor):
+        # Text and special tokens as separate segments, each tokenized; a special token's
+        # segment becomes its one id.
+        segments, segment_starts, _ = tf_text.regex_split_with_offsets(
+            strings, self._special_pattern, self._special_pattern)
+        flat = segments.flat_values
+        ids, starts, ends = self._bert.tokenize_with_offsets(flat)
+        special = self._special_table.lookup(flat)
+        is_special = special >= 0
+        ids = _replace_rows(ids, is_special, special[:, None])
+        starts = _replace_rows(starts, is_special, tf.zeros_like(special, tf.int64)[:, None])
+        ends = _replace_rows(ends, is_special, tf.cast(tf.strings.length(flat), tf.int64)[:, None])
+        shift = tf.repeat(segment_starts.flat_values, ids.row_lengths())
+        per_text = lambda values: tf.RaggedTensor.from_row_splits(  # noqa: E731
+            ids.with_flat_values(values), segments.row_splits).merge_dims(1, 2)
+        return (per_text(ids.flat_values), per_text(starts.flat_values + shift),
+                per_text(ends.flat_values + shift))
+
+    def _tf_detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
+        ids = _tf_in_vocabulary(ids, self._size, self._specials["unk"])
+        return self._bert.detokenize(ids)
+
+
+def _replace_rows(rows: tf.RaggedTensor, replace: tf.Tensor, with_rows: tf.Tensor):
+    """`rows` [n, (k)] with each row where `replace` [n] is True swapped for that row of
+    `with_rows` [n, 1]."""
+    kept = tf.ragged.boolean_mask(rows, ~replace)
+    kept_rows = tf.boolean_mask(tf.range(tf.shape(replace, tf.int64)[0]), ~replace)
+    new_rows = tf.boolean_mask(tf.range(tf.shape(replace, tf.int64)[0]), replace)
+    order = tf.argsort(tf.concat([kept_rows, new_rows], 0))
+    swapped = tf.RaggedTensor.from_tensor(tf.boolean_mask(with_rows, replace))
+    return tf.gather(tf.concat([kept, swapped.with_row_splits_dtype(kept.row_splits.dtype)], 0),
+                     order)
+
+
 TOKENIZERS: dict[str, type[Tokenizer]] = {
     cls.kind: cls
     for cls in (
@@ -796,6 +908,7 @@ TOKENIZERS: dict[str, type[Tokenizer]] = {
         WordPieceTokenizer,
         SentencePieceTokenizer,
         BytePairTokenizer,
+        BertWordPieceTokenizer,
     )
 }
 

@@ -15,7 +15,8 @@ class TextClassifier(TaskModel):
     """Pools the backbone's hidden states into one vector per text, then dropout and a Dense
     layer to `num_classes` float32 logits.
 
-    Pooling fits the backbone: "cls", the first position (an encoder's [CLS]); "mean", the
+    Pooling fits the backbone: "cls", the first position (an encoder's [CLS], through its
+    pooler when it has one); "mean", the
     average over real positions; "last", the last real position (what a causal Transformer or
     an LSTM has read the whole text by). A causal backbone is called without the padding mask
     (right padding never reaches earlier positions); an encoder gets it.
@@ -61,8 +62,9 @@ class TextClassifier(TaskModel):
         return ops.cast(self.head(self.dropout_layer(pooled, training=training)), "float32")
 
     def pool(self, hidden, mask):
-        if self.pooling == "cls":
-            return hidden[:, 0]
+        if self.pooling == "cls":  # through the backbone's pooler where it has one (BERT's)
+            pooled = getattr(self.backbone, "pooled", None)
+            return hidden[:, 0] if pooled is None else pooled(hidden)
         mask = ops.cast(mask, hidden.dtype)
         if self.pooling == "mean":
             total = ops.sum(hidden * mask[:, :, None], axis=1)

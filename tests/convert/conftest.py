@@ -96,3 +96,144 @@ def write_openai_release(model, bpe_files: Path, folder: Path) -> None:
     (folder / "hparams.json").write_text(json.dumps(hparams))
     (folder / "encoder.json").write_text((bpe_files / "vocab.json").read_text("utf-8"))
     (folder / "vocab.bpe").write_text((bpe_files / "merges.txt").read_text("utf-8"))
+
+
+# ----------------------------------------------------------------------------- BERT
+
+BERT_VOCAB_TARGET = 500
+BERT_SHAPE = dict(num_layers=2, num_heads=4, hidden_dim=32, intermediate_dim=64,
+                  max_sequence_length=40, num_segments=2)
+
+
+@pytest.fixture(scope="session")
+def bert_vocab(tmp_path_factory) -> Path:
+    """vocab.txt of a lower-cased WordPiece vocabulary, trained by Hugging Face's `tokenizers`."""
+    import tokenizers
+
+    from tasks.data.corpora import load_corpus
+
+    text = load_corpus("tiny_shakespeare").split("train")[:200_000]
+    trainer = tokenizers.BertWordPieceTokenizer(lowercase=True)
+    trainer.train_from_iterator([text], vocab_size=BERT_VOCAB_TARGET, show_progress=False)
+    folder = tmp_path_factory.mktemp("bert_vocab")
+    trainer.save_model(str(folder))
+    return folder / "vocab.txt"
+
+
+@pytest.fixture(scope="session")
+def reference_bert(bert_vocab):
+    """keras-hub's BertMaskedLM (a BertBackbone and its masked-LM head) with random weights."""
+    import keras_hub
+
+    size = len(bert_vocab.read_text("utf-8").splitlines())
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=size, dropout=0.0, **BERT_SHAPE)
+    model = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
+    model({"token_ids": np.zeros((1, 8), "int32"), "padding_mask": np.ones((1, 8), "int32"),
+           "segment_ids": np.zeros((1, 8), "int32"), "mask_positions": np.zeros((1, 2), "int32")})
+    rng = np.random.default_rng(11)
+    for weight in model.weights:
+        weight.assign(rng.normal(0, 0.3, weight.shape).astype("float32"))
+    return model
+
+
+def bert_huggingface_tensors(model) -> dict[str, np.ndarray]:
+    """The reference as BertForMaskedLM tensors (Hugging Face names, [out, in] kernels)."""
+    from zoo.convert import bert
+
+    tensors = {f"bert.{k}": v for k, v in bert.keras_hub_tensors(model.backbone).items()}
+    head = model.masked_lm_head
+    tensors.update({
+        "cls.predictions.transform.dense.weight": head._intermediate_dense.kernel.numpy().T,
+        "cls.predictions.transform.dense.bias": head._intermediate_dense.bias.numpy(),
+        "cls.predictions.transform.LayerNorm.weight": head._intermediate_layer_norm.gamma.numpy(),
+        "cls.predictions.transform.LayerNorm.bias": head._intermediate_layer_norm.beta.numpy(),
+        "cls.predictions.bias": head._bias.numpy(),
+    })
+    return {k: np.ascontiguousarray(v, np.float32) for k, v in tensors.items()}
+
+
+@pytest.fixture(scope="session")
+def reference_bert_folders(reference_bert, bert_vocab, tmp_path_factory) -> dict[str, Path]:
+    """The reference BERT as a keras-hub preset, a Hugging Face BertForMaskedLM folder (its
+    names checked by keras-hub's own Hugging Face loader in the tests) and Google's original
+    release layout (bert/... variables, [in, out] kernels, written by TensorFlow's SaveV2)."""
+    import keras_hub
+    import tensorflow as tf
+
+    root = tmp_path_factory.mktemp("reference_bert")
+    backbone = reference_bert.backbone
+    backbone.save_to_preset(str(root / "keras_hub"))
+    keras_hub.models.BertTokenizer(vocabulary=str(bert_vocab), lowercase=True).save_to_preset(
+        str(root / "keras_hub"))
+
+    tensors, config = write_bert_huggingface(reference_bert, bert_vocab, root / "huggingface")
+    hf = root / "huggingface"
+
+    google = root / "uncased_L-2_H-32_A-4"
+    google.mkdir()
+    variables = {}
+    for name, value in tensors.items():
+        original = google_name(name)
+        variables[original] = value.T if original.endswith("kernel") else value
+    tf.raw_ops.SaveV2(prefix=str(google / "bert_model.ckpt"), tensor_names=list(variables),
+                      shape_and_slices=[""] * len(variables), tensors=list(variables.values()))
+    (google / "bert_config.json").write_text(json.dumps(
+        {k: v for k, v in config.items() if k not in ("architectures", "model_type")}))
+    (google / "vocab.txt").write_text(bert_vocab.read_text("utf-8"), encoding="utf-8")
+    return {"keras_hub": root / "keras_hub", "huggingface": hf, "google": google}
+
+
+@pytest.fixture(scope="session")
+def plain_bert_folder(bert_vocab, tmp_path_factory) -> Path:
+    """A BertForMaskedLM folder of keras-hub's BERT at its own initialization (the scale a
+    trained BERT has), for fine-tuning: the reference's large weights saturate its pooler."""
+    import keras_hub
+
+    size = len(bert_vocab.read_text("utf-8").splitlines())
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=size, dropout=0.1, **BERT_SHAPE)
+    model = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
+    model({"token_ids": np.zeros((1, 8), "int32"), "padding_mask": np.ones((1, 8), "int32"),
+           "segment_ids": np.zeros((1, 8), "int32"), "mask_positions": np.zeros((1, 2), "int32")})
+    folder = tmp_path_factory.mktemp("plain_bert") / "huggingface"
+    write_bert_huggingface(model, bert_vocab, folder)
+    return folder
+
+
+def write_bert_huggingface(model, bert_vocab: Path, folder: Path) -> tuple[dict, dict]:
+    """keras-hub's BertMaskedLM as a Hugging Face BertForMaskedLM folder; (tensors, config)."""
+    from safetensors.numpy import save_file
+
+    tensors = bert_huggingface_tensors(model)
+    folder.mkdir(parents=True)
+    config = {"architectures": ["BertForMaskedLM"], "model_type": "bert",
+              "vocab_size": model.backbone.vocabulary_size,
+              "hidden_size": BERT_SHAPE["hidden_dim"],
+              "num_hidden_layers": BERT_SHAPE["num_layers"],
+              "num_attention_heads": BERT_SHAPE["num_heads"],
+              "intermediate_size": BERT_SHAPE["intermediate_dim"],
+              "max_position_embeddings": BERT_SHAPE["max_sequence_length"],
+              # keras-hub's BERT (the reference) computes the tanh GELU, Hugging Face's
+              # "gelu_new"; published BERTs say "gelu", the exact one, the encoder's default.
+              "type_vocab_size": 2, "hidden_act": "gelu_new", "layer_norm_eps": 1e-12,
+              "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    (folder / "vocab.txt").write_text(bert_vocab.read_text("utf-8"), encoding="utf-8")
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return tensors, config
+
+
+def google_name(name: str) -> str:
+    """A Hugging Face BERT tensor's name in Google's checkpoints (google-research/bert)."""
+    name = name.removeprefix("bert.")
+    if name == "cls.predictions.bias":
+        return "cls/predictions/output_bias"
+    parts = name.split(".")
+    if parts[0] == "encoder":  # encoder.layer.0.attention... -> encoder/layer_0/attention...
+        parts = ["encoder", f"layer_{parts[2]}", *parts[3:]]
+    if parts[0] == "embeddings" and parts[1] != "LayerNorm":
+        return "bert/embeddings/" + parts[1]  # the tables have no "/weight"
+    norm = "LayerNorm" in parts
+    last = {"weight": "gamma" if norm else "kernel", "bias": "beta" if norm else "bias"}[parts[-1]]
+    prefix = "" if parts[0] == "cls" else "bert/"
+    return prefix + "/".join([*parts[:-1], last])

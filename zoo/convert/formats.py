@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from zoo.convert.google_release import is_google_release, read_google_release
 from zoo.convert.huggingface import is_huggingface, read_huggingface
 from zoo.convert.keras_hub_preset import is_keras_hub_preset, read_keras_hub_preset
 from zoo.convert.openai_release import is_openai_release, read_openai_release
@@ -15,6 +16,7 @@ FORMATS = {
     "keras_hub": (is_keras_hub_preset, read_keras_hub_preset),
     "huggingface": (is_huggingface, read_huggingface),
     "openai": (is_openai_release, read_openai_release),
+    "google": (is_google_release, read_google_release),
 }
 HUB_PREFIX = "hf:"
 # What a download fetches of a Hugging Face repository: no PyTorch or TensorFlow weight files.
@@ -33,7 +35,8 @@ def detect_format(path: str | os.PathLike) -> str:
     raise SourceError(
         f"{path}: not a checkpoint the zoo reads (a Hugging Face folder has config.json and "
         "model.safetensors; a keras-hub preset metadata.json and config.json; OpenAI's GPT-2 "
-        "release hparams.json, encoder.json and model.ckpt.*); --format forces one")
+        "release hparams.json, encoder.json and model.ckpt.*; Google's BERT release bert_config.json, "
+        "vocab.txt and bert_model.ckpt.*); --format forces one")
 
 
 def read_source(source: str, format: str | None = None) -> Source:

@@ -15,6 +15,8 @@ import numpy as np
 from zoo.convert.source import Source, SourceError
 
 FAMILY = "gpt2"
+TASK = "causal_lm"  # the task an imported checkpoint's run is
+HEAD = ""  # the head's weights under this path may be missing (none: GPT-2's head is tied)
 PRESETS = {  # (layers, heads, width) -> the zoo preset with that published shape
     (12, 12, 768): "gpt2_small",
     (24, 16, 1024): "gpt2_medium",
@@ -25,6 +27,11 @@ ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu"
                "relu": "relu"}
 _UNSUPPORTED = ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn",
                 "add_cross_attention")
+
+
+def canonical_names(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """GPT2Model's names: a GPT2LMHeadModel's "transformer.h.0..." as "h.0..."."""
+    return {name.removeprefix("transformer."): value for name, value in tensors.items()}
 
 
 def zoo_model(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from zoo.convert import gpt2
+from zoo.convert import bert, gpt2
 from zoo.convert.source import Source, SourceError
 
 WEIGHTS = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"  # a checkpoint sharded over several files
-FAMILIES = {"gpt2": gpt2}
+FAMILIES = {"gpt2": gpt2, "bert": bert}
 
 
 def is_huggingface(path: Path) -> bool:
@@ -32,8 +32,9 @@ def read_huggingface(path: Path) -> Source:
     if family not in FAMILIES:
         raise SourceError(f"{path}: a Hugging Face {family or 'unknown'} model; the zoo imports "
                           f"{', '.join(FAMILIES)}")
-    tensors = {_short(name): value for name, value in read_safetensors(path).items()}
-    return Source(family, config, tensors, _gpt2_tokenizer(path), origin=str(path))
+    tensors = FAMILIES[family].canonical_names(read_safetensors(path))
+    tokenizer = _gpt2_tokenizer(path) if family == "gpt2" else _bert_tokenizer(path)
+    return Source(family, config, tensors, tokenizer, origin=str(path))
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -54,11 +55,6 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
-def _short(name: str) -> str:
-    """GPT2LMHeadModel's "transformer.h.0..." as GPT2Model's "h.0..."."""
-    return name.removeprefix("transformer.")
-
-
 def _gpt2_tokenizer(path: Path):
     from tasks.data.tokenizers import BytePairTokenizer
 
@@ -75,6 +71,18 @@ def _gpt2_tokenizer(path: Path):
         raise SourceError(f"{path}: no tokenizer files (vocab.json and merges.txt, or "
                           "tokenizer.json)")
     return BytePairTokenizer(vocabulary, merges)
+
+
+def _bert_tokenizer(path: Path):
+    from tasks.data.tokenizers import BertWordPieceTokenizer
+
+    if not (path / "vocab.txt").is_file():
+        raise SourceError(f"{path}: no vocab.txt (BERT's WordPiece vocabulary)")
+    settings = {}
+    if (path / "tokenizer_config.json").is_file():
+        settings = _read_json(path / "tokenizer_config.json")
+    vocabulary = (path / "vocab.txt").read_text("utf-8").splitlines()
+    return BertWordPieceTokenizer(vocabulary, lowercase=settings.get("do_lower_case", True))
 
 
 def _read_json(path: Path) -> Any:

@@ -13,7 +13,7 @@ import numpy as np
 
 from zoo.convert.source import Source, SourceError
 
-BACKBONES = {"GPT2Backbone": "gpt2"}
+BACKBONES = {"GPT2Backbone": "gpt2", "BertBackbone": "bert"}
 
 
 def is_keras_hub_preset(path: Path) -> bool:
@@ -31,12 +31,40 @@ def read_keras_hub_preset(path: Path) -> Source:
         raise SourceError(f"{path}: a keras-hub {name or 'unknown'} preset; the zoo imports "
                           f"{', '.join(BACKBONES)}")
     backbone = keras_hub.models.Backbone.from_preset(str(path))
+    assets = path / "assets" / "tokenizer"
+    if BACKBONES[name] == "bert":
+        return _bert(path, backbone, assets)
     tensors = {k.removeprefix("transformer."): np.asarray(v.numpy(), np.float32)
                for k, v in hub_gpt2.get_gpt2_weights_map(backbone).items()}
-    assets = path / "assets" / "tokenizer"
     if not (assets / "vocabulary.json").is_file():
         raise SourceError(f"{path}: no tokenizer (assets/tokenizer/vocabulary.json)")
     vocabulary = json.loads((assets / "vocabulary.json").read_text("utf-8"))
     merges = (assets / "merges.txt").read_text("utf-8").splitlines()
     config = hub_gpt2.get_gpt2_config(backbone)
     return Source("gpt2", config, tensors, BytePairTokenizer(vocabulary, merges), str(path))
+
+
+def _bert(path: Path, backbone, assets: Path) -> Source:
+    from tasks.data.tokenizers import BertWordPieceTokenizer
+    from zoo.convert import bert
+
+    if not (assets / "vocabulary.txt").is_file():
+        raise SourceError(f"{path}: no tokenizer (assets/tokenizer/vocabulary.txt)")
+    settings = {}
+    if (path / "tokenizer.json").is_file():
+        settings = json.loads((path / "tokenizer.json").read_text("utf-8")).get("config", {})
+    tokenizer = BertWordPieceTokenizer(
+        (assets / "vocabulary.txt").read_text("utf-8").splitlines(),
+        lowercase=settings.get("lowercase", True))
+    config = {  # Hugging Face's names for what the backbone's config says
+        "model_type": "bert", "vocab_size": backbone.vocabulary_size,
+        "hidden_size": backbone.hidden_dim, "num_hidden_layers": backbone.num_layers,
+        "num_attention_heads": backbone.num_heads,
+        "intermediate_size": backbone.intermediate_dim,
+        "max_position_embeddings": backbone.max_sequence_length,
+        "type_vocab_size": backbone.num_segments, "hidden_dropout_prob": backbone.dropout,
+        # keras-hub's BertBackbone computes GELU by its tanh approximation (Hugging Face's
+        # "gelu_new"), not BERT's exact one: the import computes what the preset computes.
+        "hidden_act": "gelu_new", "layer_norm_eps": 1e-12,
+    }
+    return Source("bert", config, bert.keras_hub_tensors(backbone), tokenizer, str(path))

@@ -13,10 +13,10 @@ import tensorflow as tf
 from tasks import run_files
 from zoo import checkpoints
 from zoo.config import ConfigError
-from zoo.convert import gpt2
+from zoo.convert import bert, gpt2
 from zoo.convert.source import Source, SourceError
 
-FAMILIES = {"gpt2": gpt2}
+FAMILIES = {"gpt2": gpt2, "bert": bert}
 
 
 def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") -> Path:
@@ -35,7 +35,8 @@ def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") ->
     family = FAMILIES[source.family]
     preset, settings = family.zoo_model(source.config)
     config = dataclasses.replace(
-        resolve_config({"model": preset, "task": "causal_lm", "tokenizer": source.tokenizer.kind}),
+        resolve_config({"model": preset, "task": family.TASK,
+                        "tokenizer": source.tokenizer.kind}),
         model_overrides=settings)
     spec = RunSpec.of(config)
     building = target.with_name(f".{target.name}.importing")
@@ -45,7 +46,8 @@ def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") ->
         source.tokenizer.save(building / run_files.TOKENIZER)
         task = spec.make_task(run_dir=str(building))
         model = spec.build_model(task, dtype="float32")
-        _assign(model, family.zoo_weights(source, spec.backbone_config, task.tokenizer.vocab_size))
+        fresh = _assign(model, family.zoo_weights(source, spec.backbone_config,
+                                                  task.tokenizer.vocab_size), family.HEAD)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
         checkpoint = tf.train.Checkpoint(weights=checkpoints.model_variables(model), step=step)
         tf.train.CheckpointManager(checkpoint, str(building / checkpoints.DIRECTORY),
@@ -53,7 +55,8 @@ def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") ->
         run_files.write_atomically(str(building / run_files.CONFIG), config.to_json())
         run_files.write_json(str(building / run_files.IMPORTED), {
             "source": source.origin, "format": format, "family": source.family,
-            "preset": preset, "parameters": int(model.count_params())})
+            "preset": preset, "parameters": int(model.count_params()),
+            "new_head": bool(fresh)})
         os.replace(building, target)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
@@ -61,17 +64,22 @@ def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") ->
     return target
 
 
-def _assign(model, weights: dict[str, np.ndarray]) -> None:
-    """Sets every weight of `model` from `weights` (by model_variables path); a weight left
+def _assign(model, weights: dict[str, np.ndarray], head: str) -> list[str]:
+    """Sets every weight of `model` from `weights` (by model_variables path) and returns the
+    ones left as they started: only the task head's (under `head`) may be. Any other weight
     without a value, or one with no place, means the two models differ."""
     variables = {p: v for p, v in checkpoints.model_variables(model).items()
                  if not p.startswith("rng_state")}
-    missing, extra = sorted(set(variables) - set(weights)), sorted(set(weights) - set(variables))
+    missing = sorted(set(variables) - set(weights))
+    extra = sorted(set(weights) - set(variables))
+    fresh = [p for p in missing if head and p.startswith(head)]
+    missing = [p for p in missing if p not in fresh]
     if missing or extra:
         raise SourceError(f"the checkpoint does not fit the zoo model: missing {missing[:3]}, "
                           f"unplaced {extra[:3]}")
-    for path, variable in variables.items():
-        value = weights[path]
+    for path, value in weights.items():
+        variable = variables[path]
         if tuple(value.shape) != tuple(variable.shape):
             raise SourceError(f"{path}: checkpoint shape {value.shape}, model {variable.shape}")
         variable.assign(value.astype(variable.dtype))
+    return fresh

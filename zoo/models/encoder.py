@@ -1,8 +1,8 @@
-"""The BERT-style backbone: bidirectional pre-LayerNorm blocks over a padded batch."""
+"""The BERT-style backbone: bidirectional Transformer blocks over a padded batch."""
 
 import keras
 
-from layers import EncoderBlock, TokenAndPositionEmbedding
+from layers import EncoderBlock, TokenAndPositionEmbedding, get_activation
 from layers.initializers import per_weight
 
 
@@ -25,6 +25,12 @@ class TransformerEncoder(keras.Model):
         num_segments: segment-embedding table size (0: none).
         layer_norm_epsilon: epsilon of every LayerNorm.
         initializer_range: standard deviation of the normal initializer (BERT's 0.02).
+        activation: the MLPs' activation by name (`layers.ACTIVATIONS`; BERT's exact "gelu").
+        norm_first: pre-LayerNorm blocks and a final LayerNorm (True, the zoo's default), or
+            BERT's own layout (False): a LayerNorm on the embeddings and post-LayerNorm blocks,
+            which published BERT checkpoints need.
+        pooler: BERT's pooler, a tanh Dense layer on the first ([CLS]) position, that a
+            classifier pooling "cls" reads through (`pooled`).
 
     `call(token_ids, padding_mask=None, segment_ids=None)` maps [B, T] ids (and [B, T] masks
     and segments; no mask means every position is real) to hidden states [B, T, hidden_dim].
@@ -50,6 +56,9 @@ class TransformerEncoder(keras.Model):
         num_segments: int = 0,
         layer_norm_epsilon: float = 1e-12,
         initializer_range: float = 0.02,
+        activation: str = "gelu",
+        norm_first: bool = True,
+        pooler: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -63,6 +72,9 @@ class TransformerEncoder(keras.Model):
         self.num_segments = num_segments
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
+        self.activation = activation
+        self.norm_first = norm_first
+        self.pooler = pooler
 
         initializer = per_weight(keras.initializers.TruncatedNormal(stddev=initializer_range))
         self.embedding = TokenAndPositionEmbedding(
@@ -71,7 +83,7 @@ class TransformerEncoder(keras.Model):
             hidden_dim,
             position="learned",
             embeddings_initializer=initializer,
-            dropout=dropout,
+            dropout=dropout if norm_first else 0.0,  # post-LN: dropout after the norm
             dtype=self.dtype_policy,
             name="embedding",
         )
@@ -90,15 +102,28 @@ class TransformerEncoder(keras.Model):
                 self.intermediate_dim,
                 dropout=dropout,
                 layer_norm_epsilon=layer_norm_epsilon,
+                activation=get_activation(activation),
+                norm_first=norm_first,
                 kernel_initializer=initializer,
                 dtype=self.dtype_policy,
                 name=f"block_{i}",
             )
             for i in range(num_layers)
         ]
-        self.final_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="final_norm"
+        # Pre-LN ends in a LayerNorm; BERT's post-LN starts with one, on the embeddings (and
+        # its dropout after it).
+        norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=self.dtype_policy,
+            name="final_norm" if norm_first else "embedding_norm",
         )
+        self.final_norm, self.embedding_norm = (norm, None) if norm_first else (None, norm)
+        if not norm_first:
+            self.embedding_dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.pooler_dense = None
+        if pooler:
+            self.pooler_dense = keras.layers.Dense(
+                hidden_dim, activation="tanh", kernel_initializer=initializer,
+                dtype=self.dtype_policy, name="pooler")
         self._initializer = initializer
 
     def build(self, input_shape):
@@ -108,7 +133,9 @@ class TransformerEncoder(keras.Model):
             self.segment_embedding.build(input_shape)
         for block in self.blocks:
             block.build(hidden_shape)
-        self.final_norm.build(hidden_shape)
+        (self.final_norm or self.embedding_norm).build(hidden_shape)
+        if self.pooler_dense is not None:
+            self.pooler_dense.build((input_shape[0], self.hidden_dim))
 
     def call(self, token_ids, padding_mask=None, segment_ids=None, training=None):
         x = self.embedding(token_ids, training=training)
@@ -116,9 +143,17 @@ class TransformerEncoder(keras.Model):
             if segment_ids is None:
                 segment_ids = keras.ops.zeros_like(token_ids)
             x = x + self.segment_embedding(segment_ids)
+        if self.embedding_norm is not None:
+            x = self.embedding_dropout(self.embedding_norm(x), training=training)
         for block in self.blocks:
             x = block(x, padding_mask=padding_mask, training=training)
-        return self.final_norm(x)
+        return x if self.final_norm is None else self.final_norm(x)
+
+    def pooled(self, hidden):
+        """BERT's pooled output, tanh(W h[CLS] + b), of hidden states [B, T, D]; without a
+        pooler, h[CLS] itself."""
+        first = hidden[:, 0]
+        return first if self.pooler_dense is None else self.pooler_dense(first)
 
     # Every position sees the whole (unpadded) input: a task pools a sequence
     # at its last real token (causal) or its first ([CLS]) and reads padding masks accordingly.
@@ -146,6 +181,9 @@ class TransformerEncoder(keras.Model):
                 "num_segments": self.num_segments,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "initializer_range": self.initializer_range,
+                "activation": self.activation,
+                "norm_first": self.norm_first,
+                "pooler": self.pooler,
             }
         )
         return config

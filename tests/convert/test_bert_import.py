@@ -1,0 +1,117 @@
+"""BERT checkpoints in every format become zoo runs that compute what keras-hub computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.convert.conftest import BERT_SHAPE
+
+FORMATS = ["keras_hub", "huggingface", "google"]
+HOSTILE_TEXT = ("Hello  WÖRLD!  naïve café — 東京タワー, Москва, مرحبا 👋🏽🚀\n\n\t  indented "
+                "[MASK] it's 3.14 ''quotes''")
+
+
+@pytest.fixture(scope="module")
+def imported(reference_bert_folders, tmp_path_factory):
+    from zoo.convert import detect_format, read_source, write_run
+    from zoo.runs import load_run
+
+    root = tmp_path_factory.mktemp("imported_bert")
+    runs = {}
+    for name, folder in reference_bert_folders.items():
+        assert detect_format(folder) == name
+        write_run(read_source(str(folder)), root / name, format=name)
+        runs[name] = load_run(str(root / name))
+    return runs
+
+
+def inputs(vocab_size: int):
+    rng = np.random.default_rng(5)
+    ids = rng.integers(5, vocab_size, size=(3, 24)).astype("int32")
+    mask = np.ones_like(ids)
+    mask[1, 15:] = 0
+    mask[2, 4:] = 0
+    segments = (np.arange(24)[None] >= 10).astype("int32").repeat(3, 0)
+    return ids, mask, segments
+
+
+def test_the_hugging_face_folder_is_what_keras_hub_itself_reads(reference_bert,
+                                                               reference_bert_folders):
+    import keras_hub
+
+    loaded = keras_hub.models.BertBackbone.from_preset(str(reference_bert_folders["huggingface"]))
+    ids, mask, segments = inputs(reference_bert.backbone.vocabulary_size)
+    features = {"token_ids": ids, "padding_mask": mask, "segment_ids": segments}
+    theirs, ours = reference_bert.backbone(features), loaded(features)
+    np.testing.assert_allclose(ours["sequence_output"], theirs["sequence_output"], atol=1e-5)
+    np.testing.assert_allclose(ours["pooled_output"], theirs["pooled_output"], atol=1e-5)
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_hidden_states_pooled_output_and_mlm_logits_match(imported, reference_bert, format):
+    run = imported[format]
+    settings = run.spec.backbone_config
+    assert settings["norm_first"] is False and settings["pooler"] is True
+    ids, mask, segments = inputs(reference_bert.backbone.vocabulary_size)
+    features = {"token_ids": ids, "padding_mask": mask, "segment_ids": segments}
+    expected = reference_bert.backbone(features)
+    hidden = run.model.backbone(ids, padding_mask=mask, segment_ids=segments)
+    assert np.std(expected["sequence_output"]) > 0.2  # post-LN: the norms' random gammas set it
+    for row in range(3):  # padded positions are free to differ; real ones are not
+        real = int(mask[row].sum())
+        np.testing.assert_allclose(np.asarray(hidden)[row, :real],
+                                   np.asarray(expected["sequence_output"])[row, :real],
+                                   atol=1e-4, rtol=0)
+    np.testing.assert_allclose(run.model.backbone.pooled(hidden), expected["pooled_output"],
+                               atol=1e-4, rtol=0)
+    if format == "keras_hub":
+        return  # a backbone preset carries no masked-LM head: the run's starts new
+    positions = np.array([[1, 3], [2, 14], [0, 3]], "int32")
+    theirs = reference_bert({**features, "mask_positions": positions})
+    ours = run.model({**features, "mask_positions": positions})["mlm"]
+    np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_the_tokenizer_gives_the_reference_ids(imported, bert_vocab, format):
+    import tensorflow as tf
+    import tokenizers
+
+    reference = tokenizers.BertWordPieceTokenizer(str(bert_vocab), lowercase=True)
+    tokenizer = imported[format].task.tokenizer
+    expected = reference.encode(HOSTILE_TEXT, add_special_tokens=False).ids
+    assert tokenizer.encode(HOSTILE_TEXT).tolist() == expected
+    assert tokenizer.tf_tokenize(tf.constant([HOSTILE_TEXT]))[0].numpy().tolist() == expected
+    ids, starts, ends = tokenizer.tf_tokenize_with_offsets(tf.constant([HOSTILE_TEXT]))
+    assert ids[0].numpy().tolist() == expected
+    pieces = [HOSTILE_TEXT[a:b] for a, b in zip(starts[0].numpy(), ends[0].numpy())]
+    # Offsets point into the text as given, before lower-casing and accent stripping.
+    assert "[MASK]" in pieces and any("Ö" in piece for piece in pieces)
+    assert "".join(pieces) == "".join(HOSTILE_TEXT.split())  # every character but spaces
+
+
+def test_an_imported_bert_fine_tunes_as_a_classifier(plain_bert_folder, run_module, tmp_path):
+    import json
+
+    data = tmp_path / "labelled"
+    data.mkdir()
+    for split, count in (("train", 160), ("dev", 40)):
+        rows = [f"{'a good fine film' if i % 2 else 'a bad poor film'} {i}\t"
+                f"{'pos' if i % 2 else 'neg'}" for i in range(count)]
+        (data / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "bert"
+    done = run_module("zoo.import_checkpoint", f"--source={plain_bert_folder}",
+                      f"--model_dir={run}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_module("zoo.train", f"--init_from={run}", "--task=text_classification",
+                      f"--data={data}", "--train_steps=40", "--batch_size=16",
+                      "--learning_rate=1e-3", "--warmup_steps=4", "--eval_every=40",
+                      "--checkpoint_every=40", f"--model_dir={tmp_path / 'tuned'}",
+                      "--export_dir=", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert config["model_overrides"]["pooler"] is True
+    assert config["model_overrides"]["num_layers"] == BERT_SHAPE["num_layers"]
+    summary = json.loads((tmp_path / "tuned" / "summary.json").read_text())
+    assert summary["validation"]["accuracy"] >= 0.9, summary
