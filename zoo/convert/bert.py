@@ -55,8 +55,8 @@ def _linear(w: np.ndarray) -> np.ndarray:
 def zoo_weights(source: Source, settings: dict[str, Any], vocab_size: int) -> dict[str, np.ndarray]:
     """The zoo MaskedLM's weights (by `zoo.checkpoints.model_variables` path) from `source`.
     Without BERT's masked-LM head in the checkpoint (a BertModel), the head is not among them."""
-    width, heads, inner = settings["hidden_dim"], settings["num_heads"], settings["intermediate_dim"]
-    head_dim = width // heads
+    width, heads = settings["hidden_dim"], settings["num_heads"]
+    inner, head_dim = settings["intermediate_dim"], width // heads
     t = source.tensor
     weights = {
         "backbone/embedding/token_embedding/embeddings":

@@ -35,8 +35,8 @@ def detect_format(path: str | os.PathLike) -> str:
     raise SourceError(
         f"{path}: not a checkpoint the zoo reads (a Hugging Face folder has config.json and "
         "model.safetensors; a keras-hub preset metadata.json and config.json; OpenAI's GPT-2 "
-        "release hparams.json, encoder.json and model.ckpt.*; Google's BERT release bert_config.json, "
-        "vocab.txt and bert_model.ckpt.*); --format forces one")
+        "release hparams.json, encoder.json and model.ckpt.*; Google's BERT release "
+        "bert_config.json, vocab.txt and bert_model.ckpt.*); --format forces one")
 
 
 def read_source(source: str, format: str | None = None) -> Source:
