@@ -1,19 +1,22 @@
 """`python -m zoo.import_checkpoint --source=<folder> --model_dir=runs/<name>`: a published
-checkpoint as an ordinary zoo run.
+GPT-2 or BERT checkpoint as an ordinary zoo run (a causal LM, or a masked LM).
 
     python -m zoo.import_checkpoint --source=downloads/gpt2 --model_dir=runs/gpt2
     python -m zoo.import_checkpoint --source=hf:openai-community/gpt2 --model_dir=runs/gpt2
+    python -m zoo.import_checkpoint --source=uncased_L-2_H-128_A-2 --model_dir=runs/bert-tiny
     python -m zoo.generate --model_dir=runs/gpt2 --prompt="The meaning of life is"
-    python -m zoo.train --dataset=wikitext2 --init_from=runs/gpt2 --model=gpt2_small
+    python -m zoo.train --init_from=runs/bert-tiny --task=text_classification --dataset=sst2
 
 Formats (detected; `--format` forces one): a Hugging Face folder (config.json,
-model.safetensors, vocab.json + merges.txt or tokenizer.json), a keras-hub preset folder
-(`save_to_preset`), OpenAI's original GPT-2 release (model.ckpt.*, hparams.json, encoder.json,
-vocab.bpe). `hf:<repo id>` downloads from the Hugging Face hub first.
+model.safetensors and the tokenizer's files), a keras-hub preset folder (`save_to_preset`),
+OpenAI's original GPT-2 release (model.ckpt.*, hparams.json, encoder.json, vocab.bpe), Google's
+original BERT release (bert_model.ckpt.*, bert_config.json, vocab.txt). `hf:<repo id>` downloads
+from the Hugging Face hub first.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -53,6 +56,10 @@ def main(argv: list[str]) -> None:
     path = write_run(source, FLAGS.model_dir, format=format or "huggingface")
     print(f"Imported {source.family} ({len(source.tensors)} tensors) into {path} in "
           f"{time.monotonic() - started:.1f} s")
+    record = json.loads((path / "imported.json").read_text("utf-8"))
+    if record["new_head"]:
+        print("The checkpoint has no masked-LM head (a BertModel): the run's starts new; "
+              "fine-tune it with --init_from", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -115,3 +115,30 @@ def test_an_imported_bert_fine_tunes_as_a_classifier(plain_bert_folder, run_modu
     assert config["model_overrides"]["num_layers"] == BERT_SHAPE["num_layers"]
     summary = json.loads((tmp_path / "tuned" / "summary.json").read_text())
     assert summary["validation"]["accuracy"] >= 0.9, summary
+
+
+def test_a_run_leaves_as_a_hugging_face_folder_keras_hub_loads(imported, reference_bert,
+                                                               tmp_path):
+    import keras_hub
+
+    from zoo.convert import read_source, write_huggingface, write_run
+    from zoo.runs import load_run
+
+    run = imported["google"]
+    folder = write_huggingface(run, tmp_path / "hf")
+    loaded = keras_hub.models.BertBackbone.from_preset(str(folder))
+    ids, mask, segments = inputs(reference_bert.backbone.vocabulary_size)
+    features = {"token_ids": ids, "padding_mask": mask, "segment_ids": segments}
+    expected = reference_bert.backbone(features)
+    np.testing.assert_allclose(loaded(features)["pooled_output"], expected["pooled_output"],
+                               atol=1e-4, rtol=0)
+    # ... and back in again, masked-LM head included.
+    write_run(read_source(str(folder)), tmp_path / "again", format="huggingface")
+    again = load_run(str(tmp_path / "again"))
+    positions = np.array([[1, 3], [2, 14], [0, 3]], "int32")
+    np.testing.assert_allclose(
+        again.model({**features, "mask_positions": positions})["mlm"],
+        run.model({**features, "mask_positions": positions})["mlm"], atol=1e-5, rtol=0)
+    assert again.task.tokenizer.encode(HOSTILE_TEXT).tolist() == \
+        run.task.tokenizer.encode(HOSTILE_TEXT).tolist()
+

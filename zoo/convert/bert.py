@@ -160,3 +160,77 @@ def keras_hub_tensors(backbone) -> dict[str, np.ndarray]:
         tensors[h + "output.dense.weight"] = value(layer._feedforward_output_dense.kernel).T
         tensors[h + "output.dense.bias"] = value(layer._feedforward_output_dense.bias)
     return {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+
+
+def huggingface_checkpoint(weights: dict[str, np.ndarray], settings: dict[str, Any],
+                           special_ids: dict[str, int]) -> tuple[dict, dict[str, np.ndarray]]:
+    """A zoo BERT-shaped MaskedLM's weights (by path) as a BertForMaskedLM: (config, tensors)."""
+    if settings.get("norm_first", True) or not settings.get("pooler"):
+        raise SourceError("only a BERT-shaped encoder (norm_first=false, pooler=true, as an "
+                          "imported BERT has) leaves as a Hugging Face BERT")
+    width, layers = settings["hidden_dim"], settings["num_layers"]
+    tokens = weights["backbone/embedding/token_embedding/embeddings"]
+    tensors = {
+        "bert.embeddings.word_embeddings.weight": tokens,
+        "bert.embeddings.position_embeddings.weight":
+            weights["backbone/embedding/position_embedding/embeddings"],
+        "bert.embeddings.token_type_embeddings.weight":
+            weights["backbone/segment_embedding/embeddings"],
+        "bert.embeddings.LayerNorm.weight": weights["backbone/embedding_norm/gamma"],
+        "bert.embeddings.LayerNorm.bias": weights["backbone/embedding_norm/beta"],
+        "bert.pooler.dense.weight": _linear(weights["backbone/pooler/kernel"]),
+        "bert.pooler.dense.bias": weights["backbone/pooler/bias"],
+    }
+    for i in range(layers):
+        h, block = f"bert.encoder.layer.{i}.", f"backbone/block_{i}/"
+        qkv = weights[block + "self_attention/qkv/kernel"]
+        qkv_bias = weights[block + "self_attention/qkv/bias"]
+        for p, name in enumerate(("query", "key", "value")):
+            tensors[f"{h}attention.self.{name}.weight"] = _linear(qkv[:, p].reshape(width, width))
+            tensors[f"{h}attention.self.{name}.bias"] = qkv_bias[p].reshape(width)
+        tensors.update({
+            h + "attention.output.dense.weight":
+                _linear(weights[block + "self_attention/output/kernel"].reshape(width, width)),
+            h + "attention.output.dense.bias": weights[block + "self_attention/output/bias"],
+            h + "attention.output.LayerNorm.weight": weights[block + "self_attention_norm/gamma"],
+            h + "attention.output.LayerNorm.bias": weights[block + "self_attention_norm/beta"],
+            h + "intermediate.dense.weight": _linear(weights[block + "feedforward/expand/kernel"]),
+            h + "intermediate.dense.bias": weights[block + "feedforward/expand/bias"],
+            h + "output.dense.weight": _linear(weights[block + "feedforward/contract/kernel"]),
+            h + "output.dense.bias": weights[block + "feedforward/contract/bias"],
+            h + "output.LayerNorm.weight": weights[block + "feedforward_norm/gamma"],
+            h + "output.LayerNorm.bias": weights[block + "feedforward_norm/beta"],
+        })
+    tensors.update({
+        "cls.predictions.transform.dense.weight":
+            _linear(weights["mlm_head/intermediate_dense/kernel"]),
+        "cls.predictions.transform.dense.bias": weights["mlm_head/intermediate_dense/bias"],
+        "cls.predictions.transform.LayerNorm.weight":
+            weights["mlm_head/intermediate_layer_norm/gamma"],
+        "cls.predictions.transform.LayerNorm.bias":
+            weights["mlm_head/intermediate_layer_norm/beta"],
+        "cls.predictions.bias": weights["mlm_head/output_bias"],
+        "cls.predictions.decoder.weight": tokens,  # tied, as BERT's
+        "cls.predictions.decoder.bias": weights["mlm_head/output_bias"],
+    })
+    activation = {v: k for k, v in ACTIVATIONS.items()}[settings.get("activation", "gelu")]
+    config = {
+        "architectures": ["BertForMaskedLM"],
+        "model_type": "bert",
+        "vocab_size": int(tokens.shape[0]),
+        "hidden_size": width,
+        "num_hidden_layers": int(layers),
+        "num_attention_heads": int(settings["num_heads"]),
+        "intermediate_size": int(settings["intermediate_dim"]),
+        "hidden_act": activation,
+        "hidden_dropout_prob": float(settings.get("dropout", 0.1)),
+        "attention_probs_dropout_prob": 0.0,  # the zoo's attention has no such dropout
+        "max_position_embeddings": int(settings["sequence_length"]),
+        "type_vocab_size": int(settings["num_segments"]),
+        "layer_norm_eps": float(settings.get("layer_norm_epsilon", 1e-12)),
+        "initializer_range": 0.02,
+        "pad_token_id": special_ids.get("pad", 0),
+        "position_embedding_type": "absolute",
+        "tie_word_embeddings": True,
+    }
+    return config, tensors

@@ -93,28 +93,21 @@ def _read_json(path: Path) -> Any:
 
 
 def write_huggingface(run, out_dir: str | os.PathLike) -> Path:
-    """Writes a loaded zoo run (`zoo.runs.load_run`) of a GPT-2-shaped causal LM as a Hugging
-    Face GPT2LMHeadModel directory that `transformers` and keras-hub load. Returns the folder."""
-    from tasks.data.tokenizers import BytePairTokenizer
+    """Writes a loaded zoo run (`zoo.runs.load_run`) as a Hugging Face folder that
+    `transformers` and keras-hub load: a GPT-2-shaped causal LM as GPT2LMHeadModel, a
+    BERT-shaped masked LM (an imported one, or one trained with its settings) as
+    BertForMaskedLM. Written beside `out_dir` and renamed into place. Returns the folder."""
     from zoo import checkpoints
 
-    tokenizer = run.task.tokenizer
-    if run.preset.backbone != "TransformerDecoder" or run.task.name != "causal_lm":
-        raise SourceError(f"{run.model_dir}: a {run.preset.backbone} {run.task.name} run; "
-                          "only a causal LM on a TransformerDecoder leaves as Hugging Face GPT-2")
-    if not getattr(run.model, "tie_embeddings", True) or getattr(run.model, "head_bias", False):
-        raise SourceError(f"{run.model_dir}: its LM head is a matrix of its own; Hugging Face "
-                          "GPT-2's is the token table (tie_embeddings=true, head_bias=false)")
-    if not isinstance(tokenizer, BytePairTokenizer):
-        raise SourceError(f"{run.model_dir}: its tokenizer is {tokenizer.kind}; Hugging Face "
-                          "GPT-2 needs byte-level BPE (--tokenizer=bpe)")
+    family = _leaving_family(run)
     weights = {path: variable.numpy() for path, variable
                in checkpoints.model_variables(run.model).items()
                if not path.startswith("rng_state")}
-    config, tensors = gpt2.huggingface_checkpoint(weights, run.spec.backbone_config,
-                                                  tokenizer.special_ids)
+    tokenizer = run.task.tokenizer
+    config, tensors = family.huggingface_checkpoint(weights, run.spec.backbone_config,
+                                                    tokenizer.special_ids)
     out = Path(out_dir)
-    building = out.with_name(f".{out.name}.writing")  # renamed into place once whole
+    building = out.with_name(f".{out.name}.writing")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
     try:
@@ -128,18 +121,46 @@ def write_huggingface(run, out_dir: str | os.PathLike) -> Path:
     return out
 
 
+def _leaving_family(run):
+    """The family module a run leaves as; a SourceError saying why when it cannot."""
+    from tasks.data.tokenizers import BertWordPieceTokenizer, BytePairTokenizer
+
+    kinds = {("TransformerDecoder", "causal_lm"): (gpt2, BytePairTokenizer, "bpe"),
+             ("TransformerEncoder", "masked_lm"): (bert, BertWordPieceTokenizer,
+                                                   "bert_wordpiece")}
+    key = (run.preset.backbone, run.task.name)
+    if key not in kinds:
+        raise SourceError(f"{run.model_dir}: a {key[1]} run on a {key[0]}; Hugging Face "
+                          "folders are written for GPT-2 causal LMs and BERT masked LMs")
+    family, tokenizer_class, kind = kinds[key]
+    if not isinstance(run.task.tokenizer, tokenizer_class):
+        raise SourceError(f"{run.model_dir}: its tokenizer is {run.task.tokenizer.kind}; "
+                          f"Hugging Face {family.FAMILY} needs --tokenizer={kind}")
+    if family is gpt2 and (not getattr(run.model, "tie_embeddings", True)
+                           or getattr(run.model, "head_bias", False)):
+        raise SourceError(f"{run.model_dir}: its LM head is a matrix of its own; Hugging Face "
+                          "GPT-2's is the token table (tie_embeddings=true, head_bias=false)")
+    return family
+
+
 def _write_files(out: Path, config: dict, tensors: dict[str, np.ndarray], tokenizer) -> None:
     from safetensors.numpy import save_file
 
-    tokenizer.save(out)  # vocab.json and merges.txt, Hugging Face's names
+    tokenizer.save(out)  # vocab.json + merges.txt, or vocab.txt: Hugging Face's names
     (out / "tokenizer.json").unlink()  # the zoo's own record; transformers reads tokenizer.json
-    end = tokenizer.end_token or ""
+    if config["model_type"] == "gpt2":
+        end = tokenizer.end_token or ""
+        specials = {"bos_token": end, "eos_token": end, "unk_token": end}
+        settings = {"tokenizer_class": "GPT2Tokenizer", "model_max_length": config["n_positions"]}
+    else:
+        specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+                    "cls_token": "[CLS]", "mask_token": "[MASK]"}
+        settings = {"tokenizer_class": "BertTokenizer", "do_lower_case": tokenizer.lowercase,
+                    "model_max_length": config["max_position_embeddings"]}
     files = {
         "config.json": config,
-        "tokenizer_config.json": {"model_type": "gpt2", "tokenizer_class": "GPT2Tokenizer",
-                                  "bos_token": end, "eos_token": end, "unk_token": end,
-                                  "model_max_length": config["n_positions"]},
-        "special_tokens_map.json": {"bos_token": end, "eos_token": end, "unk_token": end},
+        "tokenizer_config.json": {"model_type": config["model_type"], **settings, **specials},
+        "special_tokens_map.json": specials,
     }
     for name, value in files.items():
         (out / name).write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
