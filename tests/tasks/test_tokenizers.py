@@ -45,6 +45,7 @@ def tokenizers(texts):
         # The default 8,000 is more than 60k characters support: exercises the fallback.
         "sentencepiece": build_tokenizer("sentencepiece", small),
         "bpe": build_tokenizer("bpe", small, vocab_size=600),
+        "bert_wordpiece": build_tokenizer("bert_wordpiece", small, vocab_size=400),
     }
 
 
@@ -52,7 +53,7 @@ def sample_text(kind: str, texts: dict[str, str]) -> str:
     """Whole lines each kind can represent: PTB for `word`, training text for subwords."""
     if kind == "word":
         text = texts["ptb_validation"]
-    elif kind in ("wordpiece", "sentencepiece"):
+    elif kind in ("wordpiece", "sentencepiece", "bert_wordpiece"):
         text = texts["shakespeare_train"]
     else:
         text = texts["shakespeare_validation"]
@@ -103,6 +104,8 @@ def test_round_trip(tokenizers, texts, kind):
         assert decoded == text
     elif kind == "wordpiece":  # splitting on punctuation adds spaces; nothing else changes
         assert decoded.replace(" ", "") == text.replace(" ", "")
+    elif kind == "bert_wordpiece":  # uncased BERT: lower-cased, line breaks are whitespace
+        assert "".join(decoded.split()) == "".join(text.lower().split())
     else:  # word, sentencepiece: whitespace is normalised, line breaks are kept
         assert decoded == one_line_spacing(text).strip(" ")
 
@@ -327,7 +330,7 @@ def test_offsets_give_the_same_ids_and_point_at_each_token(tokenizers, kind):
         surfaces = [text[s:e] for s, e in zip(row_starts, row_ends)]
         if kind == "char":
             assert "".join(surfaces) == text
-        elif kind in ("word", "wordpiece"):
+        elif kind in ("word", "wordpiece", "bert_wordpiece"):
             # Every non-space character is in exactly one token; the tokens hold no space.
             assert "".join(surfaces) == "".join(text.split())
         if kind == "wordpiece":
