@@ -187,8 +187,10 @@ def reference_bert_folders(reference_bert, bert_vocab, tmp_path_factory) -> dict
 def plain_bert_folder(bert_vocab, tmp_path_factory) -> Path:
     """A BertForMaskedLM folder of keras-hub's BERT at its own initialization (the scale a
     trained BERT has), for fine-tuning: the reference's large weights saturate its pooler."""
+    import keras
     import keras_hub
 
+    keras.utils.set_random_seed(5)  # the same start whatever ran before
     size = len(bert_vocab.read_text("utf-8").splitlines())
     backbone = keras_hub.models.BertBackbone(vocabulary_size=size, dropout=0.1, **BERT_SHAPE)
     model = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
@@ -199,13 +201,61 @@ def plain_bert_folder(bert_vocab, tmp_path_factory) -> Path:
     return folder
 
 
-def write_bert_huggingface(model, bert_vocab: Path, folder: Path) -> tuple[dict, dict]:
-    """keras-hub's BertMaskedLM as a Hugging Face BertForMaskedLM folder; (tensors, config)."""
+CLASS_NAMES = ("negative", "neutral", "positive")
+
+
+@pytest.fixture(scope="session")
+def reference_bert_classifier(bert_vocab):
+    """keras-hub's BertTextClassifier (3 classes) with random weights."""
+    import keras_hub
+
+    size = len(bert_vocab.read_text("utf-8").splitlines())
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=size, dropout=0.0, **BERT_SHAPE)
+    model = keras_hub.models.BertTextClassifier(backbone=backbone, num_classes=3,
+                                                preprocessor=None, dropout=0.0)
+    model({"token_ids": np.zeros((1, 8), "int32"), "padding_mask": np.ones((1, 8), "int32"),
+           "segment_ids": np.zeros((1, 8), "int32")})
+    rng = np.random.default_rng(13)
+    for weight in model.weights:
+        weight.assign(rng.normal(0, 0.3, weight.shape).astype("float32"))
+    return model
+
+
+@pytest.fixture(scope="session")
+def reference_bert_classifier_folders(reference_bert_classifier, bert_vocab,
+                                      tmp_path_factory) -> dict[str, Path]:
+    """The reference classifier as a keras-hub preset (task.json and its head saved) and as a
+    Hugging Face BertForSequenceClassification folder naming its classes."""
+    import keras_hub
+
+    root = tmp_path_factory.mktemp("reference_bert_classifier")
+    reference_bert_classifier.save_to_preset(str(root / "keras_hub"))
+    keras_hub.models.BertTokenizer(vocabulary=str(bert_vocab), lowercase=True).save_to_preset(
+        str(root / "keras_hub"))
+    dense = reference_bert_classifier.output_dense
+    head = {"classifier.weight": dense.kernel.numpy().T, "classifier.bias": dense.bias.numpy()}
+    write_bert_huggingface(reference_bert_classifier, bert_vocab, root / "huggingface",
+                           head=head, labels=CLASS_NAMES)
+    return {"keras_hub": root / "keras_hub", "huggingface": root / "huggingface"}
+
+
+def write_bert_huggingface(model, bert_vocab: Path, folder: Path, head: dict | None = None,
+                           labels: tuple[str, ...] | None = None) -> tuple[dict, dict]:
+    """keras-hub's BertMaskedLM as a Hugging Face BertForMaskedLM folder, or with a
+    classifier's `head` tensors and class names a BertForSequenceClassification one;
+    (tensors, config)."""
     from safetensors.numpy import save_file
 
-    tensors = bert_huggingface_tensors(model)
+    if head is None:
+        tensors, architecture = bert_huggingface_tensors(model), "BertForMaskedLM"
+    else:
+        from zoo.convert import bert
+
+        tensors = {f"bert.{k}": v for k, v in bert.keras_hub_tensors(model.backbone).items()}
+        tensors.update({k: np.ascontiguousarray(v, np.float32) for k, v in head.items()})
+        architecture = "BertForSequenceClassification"
     folder.mkdir(parents=True)
-    config = {"architectures": ["BertForMaskedLM"], "model_type": "bert",
+    config = {"architectures": [architecture], "model_type": "bert",
               "vocab_size": model.backbone.vocabulary_size,
               "hidden_size": BERT_SHAPE["hidden_dim"],
               "num_hidden_layers": BERT_SHAPE["num_layers"],
@@ -216,6 +266,8 @@ def write_bert_huggingface(model, bert_vocab: Path, folder: Path) -> tuple[dict,
               # "gelu_new"; published BERTs say "gelu", the exact one, the encoder's default.
               "type_vocab_size": 2, "hidden_act": "gelu_new", "layer_norm_eps": 1e-12,
               "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
+    if labels is not None:
+        config["id2label"] = {str(i): name for i, name in enumerate(labels)}
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
     (folder / "vocab.txt").write_text(bert_vocab.read_text("utf-8"), encoding="utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.convert.conftest import BERT_SHAPE
+from tests.convert.conftest import BERT_SHAPE, CLASS_NAMES
 
 FORMATS = ["keras_hub", "huggingface", "google"]
 HOSTILE_TEXT = ("Hello  WÖRLD!  naïve café — 東京タワー, Москва, مرحبا 👋🏽🚀\n\n\t  indented "
@@ -142,3 +142,63 @@ def test_a_run_leaves_as_a_hugging_face_folder_keras_hub_loads(imported, referen
     assert again.task.tokenizer.encode(HOSTILE_TEXT).tolist() == \
         run.task.tokenizer.encode(HOSTILE_TEXT).tolist()
 
+
+
+@pytest.fixture(scope="module")
+def imported_classifiers(reference_bert_classifier_folders, tmp_path_factory):
+    from zoo.convert import read_source, write_run
+    from zoo.runs import load_run
+
+    root = tmp_path_factory.mktemp("imported_bert_classifiers")
+    runs = {}
+    for name, folder in reference_bert_classifier_folders.items():
+        write_run(read_source(str(folder)), root / name, format=name)
+        runs[name] = load_run(str(root / name))
+    return runs
+
+
+def classifier_logits(run, ids, mask):
+    return np.asarray(run.model({"token_ids": ids, "padding_mask": mask}))
+
+
+@pytest.mark.parametrize("format", ["keras_hub", "huggingface"])
+def test_an_imported_classifier_keeps_its_head_and_classes(imported_classifiers,
+                                                           reference_bert_classifier, format):
+    run = imported_classifiers[format]
+    assert run.task.name == "text_classification"
+    # keras-hub keeps no class names; Hugging Face's id2label names them.
+    assert run.task.labels == (list(CLASS_NAMES) if format == "huggingface"
+                               else ["LABEL_0", "LABEL_1", "LABEL_2"])
+    ids, mask, _ = inputs(reference_bert_classifier.backbone.vocabulary_size)
+    segments = np.zeros_like(ids)  # the zoo's classifier reads one segment
+    expected = reference_bert_classifier({"token_ids": ids, "padding_mask": mask,
+                                          "segment_ids": segments})
+    assert np.std(expected) > 0.1
+    np.testing.assert_allclose(classifier_logits(run, ids, mask), expected, atol=1e-4, rtol=0)
+
+
+def test_a_classifier_leaves_as_a_hugging_face_classifier_and_comes_back(
+        imported_classifiers, reference_bert_classifier, tmp_path):
+    import json
+
+    import keras_hub
+
+    from zoo.convert import read_source, write_huggingface, write_run
+    from zoo.runs import load_run
+
+    run = imported_classifiers["huggingface"]
+    folder = write_huggingface(run, tmp_path / "hf")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architectures"] == ["BertForSequenceClassification"]
+    assert [config["id2label"][str(i)] for i in range(3)] == list(CLASS_NAMES)
+    ids, mask, _ = inputs(reference_bert_classifier.backbone.vocabulary_size)
+    features = {"token_ids": ids, "padding_mask": mask, "segment_ids": np.zeros_like(ids)}
+    backbone = keras_hub.models.BertBackbone.from_preset(str(folder))
+    np.testing.assert_allclose(backbone(features)["pooled_output"],
+                               reference_bert_classifier.backbone(features)["pooled_output"],
+                               atol=1e-4, rtol=0)
+    write_run(read_source(str(folder)), tmp_path / "again", format="huggingface")
+    again = load_run(str(tmp_path / "again"))
+    assert again.task.labels == list(CLASS_NAMES)
+    np.testing.assert_allclose(classifier_logits(again, ids, mask),
+                               classifier_logits(run, ids, mask), atol=1e-5, rtol=0)

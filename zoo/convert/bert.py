@@ -1,5 +1,9 @@
 """BERT (Devlin et al. 2019) onto the zoo's TransformerEncoder and back.
 
+A BertForSequenceClassification becomes a text-classification run (its classifier and class
+names kept); a BertForMaskedLM, a masked-LM run; a BertModel, a masked-LM run whose head
+starts new.
+
 The zoo's encoder is BERT with `norm_first=False` (a LayerNorm on the embeddings, post-LayerNorm
 blocks, no final LayerNorm), exact GELU, segment (token type) embeddings and `pooler=True`:
 settings, not a second model. Names are Hugging Face's (BertModel, BertForMaskedLM,
@@ -13,11 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from zoo.convert.source import Source, SourceError
+from zoo.convert.source import RunTask, Source, SourceError
 
 FAMILY = "bert"
-TASK = "masked_lm"  # the task an imported checkpoint's run is
-HEAD = "mlm_head/"  # a BertModel has no masked-LM head: the run's starts new
 PRESETS = {(2, 128): "bert_tiny", (4, 256): "bert_mini", (4, 512): "bert_small"}
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "relu": "relu"}
 
@@ -48,13 +50,26 @@ def zoo_model(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return PRESETS.get((layers, width), "bert_tiny"), settings
 
 
+def run_task(source: Source) -> RunTask:
+    """A classifier stays one; anything else is a masked LM."""
+    if "classifier.weight" not in source.tensors:
+        return RunTask("masked_lm", fresh_head="mlm_head/")
+    count = source.tensor("classifier.weight").shape[0]
+    names = {int(k): str(v) for k, v in (source.config.get("id2label") or {}).items()}
+    labels = tuple(names.get(i, f"LABEL_{i}") for i in range(count))
+    if len(set(labels)) != count:
+        raise SourceError(f"{source.origin}: id2label names a class twice: {list(labels)}")
+    return RunTask("text_classification", labels=labels)
+
+
 def _linear(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.T)
 
 
 def zoo_weights(source: Source, settings: dict[str, Any], vocab_size: int) -> dict[str, np.ndarray]:
-    """The zoo MaskedLM's weights (by `zoo.checkpoints.model_variables` path) from `source`.
-    Without BERT's masked-LM head in the checkpoint (a BertModel), the head is not among them."""
+    """The zoo MaskedLM's or TextClassifier's weights (by `zoo.checkpoints.model_variables`
+    path) from `source`. Without BERT's masked-LM head in the checkpoint (a BertModel), the
+    head is not among them."""
     width, heads = settings["hidden_dim"], settings["num_heads"]
     inner, head_dim = settings["intermediate_dim"], width // heads
     t = source.tensor
@@ -95,7 +110,11 @@ def zoo_weights(source: Source, settings: dict[str, Any], vocab_size: int) -> di
             block + "feedforward_norm/gamma": t(h + "output.LayerNorm.weight", (width,)),
             block + "feedforward_norm/beta": t(h + "output.LayerNorm.bias", (width,)),
         })
-    if "cls.predictions.bias" in source.tensors:
+    if "classifier.weight" in source.tensors:
+        count = source.tensor("classifier.weight").shape[0]
+        weights["classifier/kernel"] = _linear(t("classifier.weight", (count, width)))
+        weights["classifier/bias"] = t("classifier.bias", (count,))
+    elif "cls.predictions.bias" in source.tensors:
         p = "cls.predictions."
         weights.update({
             "mlm_head/intermediate_dense/kernel":
@@ -163,8 +182,11 @@ def keras_hub_tensors(backbone) -> dict[str, np.ndarray]:
 
 
 def huggingface_checkpoint(weights: dict[str, np.ndarray], settings: dict[str, Any],
-                           special_ids: dict[str, int]) -> tuple[dict, dict[str, np.ndarray]]:
-    """A zoo BERT-shaped MaskedLM's weights (by path) as a BertForMaskedLM: (config, tensors)."""
+                           special_ids: dict[str, int], labels: list[str] | None = None,
+                           ) -> tuple[dict, dict[str, np.ndarray]]:
+    """A zoo BERT-shaped MaskedLM's weights (by path) as a BertForMaskedLM, or a
+    TextClassifier's (with its class names as `labels`) as a BertForSequenceClassification:
+    (config, tensors)."""
     if settings.get("norm_first", True) or not settings.get("pooler"):
         raise SourceError("only a BERT-shaped encoder (norm_first=false, pooler=true, as an "
                           "imported BERT has) leaves as a Hugging Face BERT")
@@ -201,25 +223,39 @@ def huggingface_checkpoint(weights: dict[str, np.ndarray], settings: dict[str, A
             h + "output.LayerNorm.weight": weights[block + "feedforward_norm/gamma"],
             h + "output.LayerNorm.bias": weights[block + "feedforward_norm/beta"],
         })
-    tensors.update({
-        "cls.predictions.transform.dense.weight":
-            _linear(weights["mlm_head/intermediate_dense/kernel"]),
-        "cls.predictions.transform.dense.bias": weights["mlm_head/intermediate_dense/bias"],
-        "cls.predictions.transform.LayerNorm.weight":
-            weights["mlm_head/intermediate_layer_norm/gamma"],
-        "cls.predictions.transform.LayerNorm.bias":
-            weights["mlm_head/intermediate_layer_norm/beta"],
-        "cls.predictions.bias": weights["mlm_head/output_bias"],
-        "cls.predictions.decoder.weight": tokens,  # tied, as BERT's
-        "cls.predictions.decoder.bias": weights["mlm_head/output_bias"],
-    })
+    if labels is not None:
+        tensors["classifier.weight"] = _linear(weights["classifier/kernel"])
+        tensors["classifier.bias"] = weights["classifier/bias"]
+    else:
+        tensors.update(_masked_lm_head(weights, tokens))
+    config = _huggingface_config(settings, int(tokens.shape[0]), special_ids.get("pad", 0),
+                                 labels)
+    return config, tensors
+
+
+def _masked_lm_head(weights: dict[str, np.ndarray], tokens: np.ndarray) -> dict[str, np.ndarray]:
+    p = "cls.predictions."
+    return {
+        p + "transform.dense.weight": _linear(weights["mlm_head/intermediate_dense/kernel"]),
+        p + "transform.dense.bias": weights["mlm_head/intermediate_dense/bias"],
+        p + "transform.LayerNorm.weight": weights["mlm_head/intermediate_layer_norm/gamma"],
+        p + "transform.LayerNorm.bias": weights["mlm_head/intermediate_layer_norm/beta"],
+        p + "bias": weights["mlm_head/output_bias"],
+        p + "decoder.weight": tokens,  # tied, as BERT's
+        p + "decoder.bias": weights["mlm_head/output_bias"],
+    }
+
+
+def _huggingface_config(settings: dict[str, Any], vocab_size: int, pad_id: int,
+                        labels: list[str] | None) -> dict[str, Any]:
     activation = {v: k for k, v in ACTIVATIONS.items()}[settings.get("activation", "gelu")]
     config = {
-        "architectures": ["BertForMaskedLM"],
+        "architectures": ["BertForSequenceClassification" if labels is not None
+                          else "BertForMaskedLM"],
         "model_type": "bert",
-        "vocab_size": int(tokens.shape[0]),
-        "hidden_size": width,
-        "num_hidden_layers": int(layers),
+        "vocab_size": vocab_size,
+        "hidden_size": int(settings["hidden_dim"]),
+        "num_hidden_layers": int(settings["num_layers"]),
         "num_attention_heads": int(settings["num_heads"]),
         "intermediate_size": int(settings["intermediate_dim"]),
         "hidden_act": activation,
@@ -229,8 +265,11 @@ def huggingface_checkpoint(weights: dict[str, np.ndarray], settings: dict[str, A
         "type_vocab_size": int(settings["num_segments"]),
         "layer_norm_eps": float(settings.get("layer_norm_epsilon", 1e-12)),
         "initializer_range": 0.02,
-        "pad_token_id": special_ids.get("pad", 0),
+        "pad_token_id": pad_id,
         "position_embedding_type": "absolute",
         "tie_word_embeddings": True,
     }
-    return config, tensors
+    if labels is not None:
+        config["id2label"] = {str(i): label for i, label in enumerate(labels)}
+        config["label2id"] = {label: i for i, label in enumerate(labels)}
+    return config

@@ -12,11 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from zoo.convert.source import Source, SourceError
+from zoo.convert.source import RunTask, Source, SourceError
 
 FAMILY = "gpt2"
-TASK = "causal_lm"  # the task an imported checkpoint's run is
-HEAD = ""  # the head's weights under this path may be missing (none: GPT-2's head is tied)
 PRESETS = {  # (layers, heads, width) -> the zoo preset with that published shape
     (12, 12, 768): "gpt2_small",
     (24, 16, 1024): "gpt2_medium",
@@ -57,6 +55,11 @@ def zoo_model(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         layer_norm_epsilon=float(config.get("layer_norm_epsilon", 1e-5)),
     )
     return PRESETS.get((layers, heads, width), "gpt2_small"), settings
+
+
+def run_task(source: Source) -> RunTask:
+    """An imported GPT-2 is a causal LM (its head is the token table: nothing starts new)."""
+    return RunTask("causal_lm")
 
 
 def zoo_weights(source: Source, settings: dict[str, Any], vocab_size: int) -> dict[str, np.ndarray]:

@@ -96,7 +96,9 @@ def write_huggingface(run, out_dir: str | os.PathLike) -> Path:
     """Writes a loaded zoo run (`zoo.runs.load_run`) as a Hugging Face folder that
     `transformers` and keras-hub load: a GPT-2-shaped causal LM as GPT2LMHeadModel, a
     BERT-shaped masked LM (an imported one, or one trained with its settings) as
-    BertForMaskedLM. Written beside `out_dir` and renamed into place. Returns the folder."""
+    BertForMaskedLM, a classifier on one (pooling its [CLS] through the pooler) as
+    BertForSequenceClassification. Written beside `out_dir` and renamed into place. Returns
+    the folder."""
     from zoo import checkpoints
 
     family = _leaving_family(run)
@@ -104,8 +106,9 @@ def write_huggingface(run, out_dir: str | os.PathLike) -> Path:
                in checkpoints.model_variables(run.model).items()
                if not path.startswith("rng_state")}
     tokenizer = run.task.tokenizer
+    classes = {"labels": list(run.task.labels)} if run.task.name == "text_classification" else {}
     config, tensors = family.huggingface_checkpoint(weights, run.spec.backbone_config,
-                                                    tokenizer.special_ids)
+                                                    tokenizer.special_ids, **classes)
     out = Path(out_dir)
     building = out.with_name(f".{out.name}.writing")
     shutil.rmtree(building, ignore_errors=True)
@@ -127,15 +130,21 @@ def _leaving_family(run):
 
     kinds = {("TransformerDecoder", "causal_lm"): (gpt2, BytePairTokenizer, "bpe"),
              ("TransformerEncoder", "masked_lm"): (bert, BertWordPieceTokenizer,
-                                                   "bert_wordpiece")}
+                                                   "bert_wordpiece"),
+             ("TransformerEncoder", "text_classification"): (bert, BertWordPieceTokenizer,
+                                                             "bert_wordpiece")}
     key = (run.preset.backbone, run.task.name)
     if key not in kinds:
         raise SourceError(f"{run.model_dir}: a {key[1]} run on a {key[0]}; Hugging Face "
-                          "folders are written for GPT-2 causal LMs and BERT masked LMs")
+                          "folders are written for GPT-2 causal LMs, BERT masked LMs and BERT "
+                          "classifiers")
     family, tokenizer_class, kind = kinds[key]
     if not isinstance(run.task.tokenizer, tokenizer_class):
         raise SourceError(f"{run.model_dir}: its tokenizer is {run.task.tokenizer.kind}; "
                           f"Hugging Face {family.FAMILY} needs --tokenizer={kind}")
+    if run.task.name == "text_classification" and run.model.pooling != "cls":
+        raise SourceError(f"{run.model_dir}: it pools by {run.model.pooling}; a Hugging Face "
+                          "BERT classifier reads [CLS] through the pooler (pooling=cls)")
     if family is gpt2 and (not getattr(run.model, "tie_embeddings", True)
                            or getattr(run.model, "head_bias", False)):
         raise SourceError(f"{run.model_dir}: its LM head is a matrix of its own; Hugging Face "

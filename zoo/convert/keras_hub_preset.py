@@ -1,4 +1,5 @@
-"""keras-hub preset directories (`save_to_preset`: config.json, model.weights.h5, assets/).
+"""keras-hub preset directories (`save_to_preset`: config.json, model.weights.h5, assets/;
+task.json and task.weights.h5 when a task was saved, as a BertTextClassifier's head is).
 
 keras-hub loads its own preset, in safe mode, and its own Hugging Face exporter names the
 weights, so the zoo maps only from Hugging Face's names.
@@ -30,10 +31,10 @@ def read_keras_hub_preset(path: Path) -> Source:
     if name not in BACKBONES:
         raise SourceError(f"{path}: a keras-hub {name or 'unknown'} preset; the zoo imports "
                           f"{', '.join(BACKBONES)}")
-    backbone = keras_hub.models.Backbone.from_preset(str(path))
     assets = path / "assets" / "tokenizer"
     if BACKBONES[name] == "bert":
-        return _bert(path, backbone, assets)
+        return _bert(path, assets)
+    backbone = keras_hub.models.Backbone.from_preset(str(path))
     tensors = {k.removeprefix("transformer."): np.asarray(v.numpy(), np.float32)
                for k, v in hub_gpt2.get_gpt2_weights_map(backbone).items()}
     if not (assets / "vocabulary.json").is_file():
@@ -44,10 +45,30 @@ def read_keras_hub_preset(path: Path) -> Source:
     return Source("gpt2", config, tensors, BytePairTokenizer(vocabulary, merges), str(path))
 
 
-def _bert(path: Path, backbone, assets: Path) -> Source:
+def _task_class(path: Path) -> str | None:
+    if not (path / "task.json").is_file():
+        return None
+    return json.loads((path / "task.json").read_text("utf-8")).get("class_name")
+
+
+def _bert(path: Path, assets: Path) -> Source:
+    import keras
+    import keras_hub
+
     from tasks.data.tokenizers import BertWordPieceTokenizer
     from zoo.convert import bert
 
+    head = {}
+    if _task_class(path) == "BertTextClassifier":  # its head too; other tasks' heads stay
+        classifier = keras_hub.models.TextClassifier.from_preset(str(path), preprocessor=None)
+        backbone, dense = classifier.backbone, classifier.output_dense
+        if dense.activation is not keras.activations.linear:
+            raise SourceError(f"{path}: a BertTextClassifier with an output activation; the "
+                              "zoo's classifier gives logits")
+        head = {"classifier.weight": np.asarray(dense.kernel.numpy(), np.float32).T,
+                "classifier.bias": np.asarray(dense.bias.numpy(), np.float32)}
+    else:
+        backbone = keras_hub.models.Backbone.from_preset(str(path))
     if not (assets / "vocabulary.txt").is_file():
         raise SourceError(f"{path}: no tokenizer (assets/tokenizer/vocabulary.txt)")
     settings = {}
@@ -67,4 +88,6 @@ def _bert(path: Path, backbone, assets: Path) -> Source:
         # "gelu_new"), not BERT's exact one: the import computes what the preset computes.
         "hidden_act": "gelu_new", "layer_norm_eps": 1e-12,
     }
-    return Source("bert", config, bert.keras_hub_tensors(backbone), tokenizer, str(path))
+    tensors = {**bert.keras_hub_tensors(backbone),
+               **{k: np.ascontiguousarray(v) for k, v in head.items()}}
+    return Source("bert", config, tensors, tokenizer, str(path))

@@ -34,8 +34,9 @@ def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") ->
         raise ConfigError(f"--model_dir: {target} exists; an import writes a new run")
     family = FAMILIES[source.family]
     preset, settings = family.zoo_model(source.config)
+    run_task = family.run_task(source)
     config = dataclasses.replace(
-        resolve_config({"model": preset, "task": family.TASK,
+        resolve_config({"model": preset, "task": run_task.name,
                         "tokenizer": source.tokenizer.kind}),
         model_overrides=settings)
     spec = RunSpec.of(config)
@@ -44,10 +45,13 @@ def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") ->
     (building / run_files.TOKENIZER).mkdir(parents=True)
     try:
         source.tokenizer.save(building / run_files.TOKENIZER)
+        if run_task.labels is not None:  # the classifier's classes, as a trained run has them
+            run_files.write_json(str(building / run_files.LABELS), {
+                "labels": list(run_task.labels), "split": f"imported from {source.origin}"})
         task = spec.make_task(run_dir=str(building))
         model = spec.build_model(task, dtype="float32")
         fresh = _assign(model, family.zoo_weights(source, spec.backbone_config,
-                                                  task.tokenizer.vocab_size), family.HEAD)
+                                                  task.tokenizer.vocab_size), run_task.fresh_head)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
         checkpoint = tf.train.Checkpoint(weights=checkpoints.model_variables(model), step=step)
         tf.train.CheckpointManager(checkpoint, str(building / checkpoints.DIRECTORY),
@@ -55,7 +59,7 @@ def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") ->
         run_files.write_atomically(str(building / run_files.CONFIG), config.to_json())
         run_files.write_json(str(building / run_files.IMPORTED), {
             "source": source.origin, "format": format, "family": source.family,
-            "preset": preset, "parameters": int(model.count_params()),
+            "preset": preset, "task": run_task.name, "parameters": int(model.count_params()),
             "new_head": bool(fresh)})
         os.replace(building, target)
     except BaseException:

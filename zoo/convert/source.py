@@ -14,11 +14,26 @@ class SourceError(DataError):
     """A checkpoint that cannot be read or is not one the zoo can hold; the message says why."""
 
 
+@dataclasses.dataclass(frozen=True)
+class RunTask:
+    """The zoo task an imported checkpoint's run is.
+
+    name: the task ("causal_lm", "masked_lm", "text_classification").
+    fresh_head: a weight path prefix the checkpoint may lack (a BertModel has no masked-LM
+        head): those weights start new; any other missing weight is an error.
+    labels: a classifier's class names, in the order of its logits.
+    """
+
+    name: str
+    fresh_head: str = ""
+    labels: tuple[str, ...] | None = None
+
+
 @dataclasses.dataclass
 class Source:
     """A checkpoint, read.
 
-    family: "gpt2" (the model families zoo.convert maps).
+    family: "gpt2" or "bert" (the model families zoo.convert maps).
     config: its Hugging Face config (`config.json`'s keys, e.g. n_layer, n_embd for GPT-2).
     tensors: float32 arrays by their Hugging Face name, without the "transformer." prefix a
         GPT2LMHeadModel puts on them (h.0.attn.c_attn.weight, wte.weight...).
