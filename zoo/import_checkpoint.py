@@ -1,5 +1,6 @@
 """`python -m zoo.import_checkpoint --source=<folder> --model_dir=runs/<name>`: a published
-GPT-2 or BERT checkpoint as an ordinary zoo run (a causal LM, or a masked LM).
+GPT-2 or BERT checkpoint as an ordinary zoo run (a causal LM, a masked LM, or a text
+classifier from a BertForSequenceClassification / BertTextClassifier).
 
     python -m zoo.import_checkpoint --source=downloads/gpt2 --model_dir=runs/gpt2
     python -m zoo.import_checkpoint --source=hf:openai-community/gpt2 --model_dir=runs/gpt2

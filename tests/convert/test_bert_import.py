@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.convert.conftest import BERT_SHAPE, CLASS_NAMES
+from tests.serving.serving_helpers import Server
 
 FORMATS = ["keras_hub", "huggingface", "google"]
 HOSTILE_TEXT = ("Hello  WÖRLD!  naïve café — 東京タワー, Москва, مرحبا 👋🏽🚀\n\n\t  indented "
@@ -91,10 +92,11 @@ def test_the_tokenizer_gives_the_reference_ids(imported, bert_vocab, format):
     assert "".join(pieces) == "".join(HOSTILE_TEXT.split())  # every character but spaces
 
 
-def test_an_imported_bert_fine_tunes_as_a_classifier(plain_bert_folder, run_module, tmp_path):
+def test_an_imported_bert_fine_tunes_as_a_classifier_exports_and_serves(plain_bert_folder,
+                                                                        run_module, tmp_path):
     import json
 
-    data = tmp_path / "labelled"
+    data, export = tmp_path / "labelled", tmp_path / "export"
     data.mkdir()
     for split, count in (("train", 160), ("dev", 40)):
         rows = [f"{'a good fine film' if i % 2 else 'a bad poor film'} {i}\t"
@@ -108,13 +110,24 @@ def test_an_imported_bert_fine_tunes_as_a_classifier(plain_bert_folder, run_modu
                       f"--data={data}", "--train_steps=40", "--batch_size=16",
                       "--learning_rate=1e-3", "--warmup_steps=4", "--eval_every=40",
                       "--checkpoint_every=40", f"--model_dir={tmp_path / 'tuned'}",
-                      "--export_dir=", cwd=tmp_path)
+                      f"--export_dir={export}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     config = json.loads((tmp_path / "tuned" / "config.json").read_text())
     assert config["model_overrides"]["pooler"] is True
     assert config["model_overrides"]["num_layers"] == BERT_SHAPE["num_layers"]
     summary = json.loads((tmp_path / "tuned" / "summary.json").read_text())
     assert summary["validation"]["accuracy"] >= 0.9, summary
+
+    server = Server([f"--model_config_file={export / 'models.config'}"], tmp_path)
+    try:  # the export tokenizes raw text with the checkpoint's WordPiece vocabulary
+        status, doc = server.rest(f"/v1/models/{config['model']}:classify", {
+            "signature_name": "classify",
+            "examples": [{"text": "A GOOD fine film 7"}, {"text": "a bad poor film 8"}]})
+        assert status == 200, doc
+        good, bad = (dict(result) for result in doc["results"])
+        assert good["pos"] > 0.5 > bad["pos"], doc
+    finally:
+        assert server.stop() == 0, server.output()
 
 
 def test_a_run_leaves_as_a_hugging_face_folder_keras_hub_loads(imported, reference_bert,
