@@ -58,9 +58,9 @@ def main(argv: list[str]) -> None:
     print(f"Imported {source.family} ({len(source.tensors)} tensors) into {path} in "
           f"{time.monotonic() - started:.1f} s")
     record = json.loads((path / "imported.json").read_text("utf-8"))
-    if record["new_head"]:
-        print("The checkpoint has no masked-LM head (a BertModel): the run's starts new; "
-              "fine-tune it with --init_from", file=sys.stderr)
+    if record["started_new"]:
+        print(f"The checkpoint has no {' or '.join(record['started_new'])}: the run's starts "
+              "new (fine-tuning with --init_from trains it)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ class MaskedLM(TaskModel):
             vocabulary_size=vocab_size,
             token_embedding=backbone.token_embedding.token_embedding,
             intermediate_activation="gelu",
+            # BERT's head normalizes with the encoder's epsilon (1e-12), not keras-hub's 1e-5:
+            # with 1e-5, a transformers BertForMaskedLM's logits differed by 8e-5 after import.
+            layer_norm_epsilon=getattr(backbone, "layer_norm_epsilon", 1e-5),
             kernel_initializer=initializers.get("kernel_initializer", "glorot_uniform"),
             # Under a mixed policy keras-hub's head adds its float32 bias to half-precision
             # logits and fails (AddV2 dtype mismatch); in float32 it works, and the tied output

@@ -217,26 +217,31 @@ def test_a_log_file_gets_a_line_every_five_percent_and_at_each_evaluation(run_mo
     assert [line.split()[1] for line in progress] == ["25/100", "50/100", "75/100", "100/100"]
 
 
-def test_the_time_line_is_the_whole_process(run_module, tmp_path):
+def test_the_time_line_is_the_whole_process(tmp_path):
     # The last line says where the time went, start-up to export; its parts add up to the
     # wall time of the process as measured from outside (the "one timing story").
     args = [a for a in TINY if a != "--export_dir="]
     began = time.time()
-    result = run_module("zoo.train", *args, "--train_steps=6", "--batch_size=4",
-                        "--model_dir=run", "--export_dir=exports", cwd=tmp_path)
-    wall = time.time() - began
-    assert result.returncode == 0, result.stderr
-    last = result.stdout.strip().splitlines()[-1]
-    head, _, listed = last.partition(" s since the process started: ")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zoo.train", *args, "--train_steps=6", "--batch_size=4",
+         "--model_dir=run", "--export_dir=exports"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines, seen = [], 0.0
+    for line in process.stdout:  # stamped as it arrives: the exit after it is not counted
+        lines.append(line)
+        seen = time.time() - began
+    assert process.wait(timeout=600) == 0, process.stderr.read()[-3000:]
+    last = [line for line in lines if line.startswith("Time: ")][-1]
+    head, _, listed = last.strip().partition(" s since the process started: ")
     total = float(head.removeprefix("Time: "))
     parts = {name: float(seconds.removesuffix(" s"))
              for name, seconds in (item.split(" ", 1) for item in listed.split(", "))}
     assert list(parts)[0] == "startup" and set(parts) == {
         "startup", "first_step", "training", "evaluation", "checkpoints", "report", "export"}
     assert sum(parts.values()) == pytest.approx(total, abs=0.05 * len(parts))  # rounding
-    # The gap is the spawn and the exit after the line: under 1 s on a quiet machine; a tenth of
-    # the run more is allowed for a loaded one (it was 1.2 s of 12 s while the machine swapped).
-    assert total <= wall and wall - total < 1.0 + 0.1 * wall, (total, wall)
+    # Between the spawn and the line there is only the fork: the line leaves nothing out (a
+    # start-up it missed would show as seconds here). Not a speed check: it holds under load.
+    assert total <= seen + 0.05 and seen - total < 1.0 + 0.05 * seen, (total, seen)
     recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["timing"]
     assert recorded.keys() == parts.keys()
     assert sum(recorded.values()) == pytest.approx(total, abs=0.05)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -71,7 +73,31 @@ def test_hidden_states_pooled_output_and_mlm_logits_match(imported, reference_be
     positions = np.array([[1, 3], [2, 14], [0, 3]], "int32")
     theirs = reference_bert({**features, "mask_positions": positions})
     ours = run.model({**features, "mask_positions": positions})["mlm"]
+    # keras-hub's head normalizes with epsilon 1e-5 where BERT's config says 1e-12, as the
+    # zoo's does: 6e-5 apart here (transformers' own head: 3e-7, test_transformers_reference).
     np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=0)
+
+
+def test_the_parts_a_checkpoint_lacks_are_recorded_as_started_new(imported, reference_bert_folders,
+                                                                  tmp_path):
+    import json
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from zoo.convert import read_source, write_run
+
+    started = {name: json.loads((Path(run.model_dir) / "imported.json").read_text())["started_new"]
+               for name, run in imported.items()}
+    assert started == {"keras_hub": ["masked-LM head"], "huggingface": [], "google": []}
+    # transformers saves a BertForMaskedLM without the pooler: it starts new, the rest is kept.
+    folder = tmp_path / "no_pooler"
+    shutil.copytree(reference_bert_folders["huggingface"], folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    save_file({k: v for k, v in tensors.items() if ".pooler." not in k},
+              str(folder / "model.safetensors"))
+    run = write_run(read_source(str(folder)), tmp_path / "run", format="huggingface")
+    assert json.loads((run / "imported.json").read_text())["started_new"] == ["pooler"]
 
 
 @pytest.mark.parametrize("format", FORMATS)

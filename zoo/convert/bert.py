@@ -2,7 +2,8 @@
 
 A BertForSequenceClassification becomes a text-classification run (its classifier and class
 names kept); a BertForMaskedLM, a masked-LM run; a BertModel, a masked-LM run whose head
-starts new.
+starts new. A checkpoint without the pooler (transformers saves a BertForMaskedLM without one)
+gets a new pooler, as `transformers` does when it fine-tunes such a checkpoint as a classifier.
 
 The zoo's encoder is BERT with `norm_first=False` (a LayerNorm on the embeddings, post-LayerNorm
 blocks, no final LayerNorm), exact GELU, segment (token type) embeddings and `pooler=True`:
@@ -52,14 +53,17 @@ def zoo_model(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def run_task(source: Source) -> RunTask:
     """A classifier stays one; anything else is a masked LM."""
+    fresh = {} if "pooler.dense.weight" in source.tensors else {"backbone/pooler/": "pooler"}
     if "classifier.weight" not in source.tensors:
-        return RunTask("masked_lm", fresh_head="mlm_head/")
+        if "cls.predictions.bias" not in source.tensors:
+            fresh["mlm_head/"] = "masked-LM head"
+        return RunTask("masked_lm", fresh=fresh)
     count = source.tensor("classifier.weight").shape[0]
     names = {int(k): str(v) for k, v in (source.config.get("id2label") or {}).items()}
     labels = tuple(names.get(i, f"LABEL_{i}") for i in range(count))
     if len(set(labels)) != count:
         raise SourceError(f"{source.origin}: id2label names a class twice: {list(labels)}")
-    return RunTask("text_classification", labels=labels)
+    return RunTask("text_classification", labels=labels, fresh=fresh)
 
 
 def _linear(w: np.ndarray) -> np.ndarray:
@@ -68,8 +72,8 @@ def _linear(w: np.ndarray) -> np.ndarray:
 
 def zoo_weights(source: Source, settings: dict[str, Any], vocab_size: int) -> dict[str, np.ndarray]:
     """The zoo MaskedLM's or TextClassifier's weights (by `zoo.checkpoints.model_variables`
-    path) from `source`. Without BERT's masked-LM head in the checkpoint (a BertModel), the
-    head is not among them."""
+    path) from `source`. Parts the checkpoint lacks (a BertModel's masked-LM head, a
+    BertForMaskedLM's pooler) are not among them."""
     width, heads = settings["hidden_dim"], settings["num_heads"]
     inner, head_dim = settings["intermediate_dim"], width // heads
     t = source.tensor
@@ -82,9 +86,10 @@ def zoo_weights(source: Source, settings: dict[str, Any], vocab_size: int) -> di
             t("embeddings.token_type_embeddings.weight", (settings["num_segments"], width)),
         "backbone/embedding_norm/gamma": t("embeddings.LayerNorm.weight", (width,)),
         "backbone/embedding_norm/beta": t("embeddings.LayerNorm.bias", (width,)),
-        "backbone/pooler/kernel": _linear(t("pooler.dense.weight", (width, width))),
-        "backbone/pooler/bias": t("pooler.dense.bias", (width,)),
     }
+    if "pooler.dense.weight" in source.tensors:
+        weights["backbone/pooler/kernel"] = _linear(t("pooler.dense.weight", (width, width)))
+        weights["backbone/pooler/bias"] = t("pooler.dense.bias", (width,))
     for i in range(settings["num_layers"]):
         h, block = f"encoder.layer.{i}.", f"backbone/block_{i}/"
         qkv = [_linear(t(f"{h}attention.self.{p}.weight", (width, width)))

@@ -76,13 +76,33 @@ def _gpt2_tokenizer(path: Path):
 def _bert_tokenizer(path: Path):
     from tasks.data.tokenizers import BertWordPieceTokenizer
 
-    if not (path / "vocab.txt").is_file():
-        raise SourceError(f"{path}: no vocab.txt (BERT's WordPiece vocabulary)")
     settings = {}
     if (path / "tokenizer_config.json").is_file():
         settings = _read_json(path / "tokenizer_config.json")
-    vocabulary = (path / "vocab.txt").read_text("utf-8").splitlines()
-    return BertWordPieceTokenizer(vocabulary, lowercase=settings.get("do_lower_case", True))
+    lowercase = settings.get("do_lower_case", True)
+    if (path / "vocab.txt").is_file():
+        vocabulary = (path / "vocab.txt").read_text("utf-8").splitlines()
+    elif (path / "tokenizer.json").is_file():  # transformers 5 saves only this file
+        vocabulary, lowercase = _wordpiece_of_tokenizer_json(path / "tokenizer.json", lowercase)
+    else:
+        raise SourceError(f"{path}: no vocab.txt or tokenizer.json (BERT's WordPiece vocabulary)")
+    return BertWordPieceTokenizer(vocabulary, lowercase=lowercase)
+
+
+def _wordpiece_of_tokenizer_json(path: Path, lowercase: bool) -> tuple[list[str], bool]:
+    """A "fast" BERT tokenizer's vocabulary in id order, and whether its normalizer lower-cases."""
+    document = _read_json(path)
+    model = document.get("model") or {}
+    pieces = model.get("vocab")
+    if model.get("type") != "WordPiece" or not isinstance(pieces, dict) or not pieces:
+        raise SourceError(f"{path} is not a WordPiece tokenizer")
+    by_id = sorted(pieces.items(), key=lambda item: item[1])
+    if [i for _, i in by_id] != list(range(len(by_id))):
+        raise SourceError(f"{path}: the WordPiece ids are not 0..{len(by_id) - 1}")
+    normalizer = document.get("normalizer") or {}
+    if normalizer.get("type") == "BertNormalizer":
+        lowercase = bool(normalizer.get("lowercase", lowercase))
+    return [piece for piece, _ in by_id], lowercase
 
 
 def _read_json(path: Path) -> Any:

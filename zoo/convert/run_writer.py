@@ -51,7 +51,7 @@ def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") ->
         task = spec.make_task(run_dir=str(building))
         model = spec.build_model(task, dtype="float32")
         fresh = _assign(model, family.zoo_weights(source, spec.backbone_config,
-                                                  task.tokenizer.vocab_size), run_task.fresh_head)
+                                                  task.tokenizer.vocab_size), run_task.fresh)
         step = tf.Variable(0, dtype=tf.int64, trainable=False)
         checkpoint = tf.train.Checkpoint(weights=checkpoints.model_variables(model), step=step)
         tf.train.CheckpointManager(checkpoint, str(building / checkpoints.DIRECTORY),
@@ -60,7 +60,7 @@ def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") ->
         run_files.write_json(str(building / run_files.IMPORTED), {
             "source": source.origin, "format": format, "family": source.family,
             "preset": preset, "task": run_task.name, "parameters": int(model.count_params()),
-            "new_head": bool(fresh)})
+            "started_new": fresh})
         os.replace(building, target)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
@@ -68,16 +68,18 @@ def write_run(source: Source, model_dir: str | os.PathLike, format: str = "") ->
     return target
 
 
-def _assign(model, weights: dict[str, np.ndarray], head: str) -> list[str]:
+def _assign(model, weights: dict[str, np.ndarray], may_start_new: dict[str, str]) -> list[str]:
     """Sets every weight of `model` from `weights` (by model_variables path) and returns the
-    ones left as they started: only the task head's (under `head`) may be. Any other weight
-    without a value, or one with no place, means the two models differ."""
+    names of the parts left as they started: only those under a prefix of `may_start_new`
+    may be. Any other weight without a value, or one with no place, means the two models
+    differ."""
     variables = {p: v for p, v in checkpoints.model_variables(model).items()
                  if not p.startswith("rng_state")}
     missing = sorted(set(variables) - set(weights))
     extra = sorted(set(weights) - set(variables))
-    fresh = [p for p in missing if head and p.startswith(head)]
-    missing = [p for p in missing if p not in fresh]
+    fresh = sorted({name for prefix, name in may_start_new.items()
+                    if any(p.startswith(prefix) for p in missing)})
+    missing = [p for p in missing if not any(p.startswith(x) for x in may_start_new)]
     if missing or extra:
         raise SourceError(f"the checkpoint does not fit the zoo model: missing {missing[:3]}, "
                           f"unplaced {extra[:3]}")

@@ -19,13 +19,15 @@ class RunTask:
     """The zoo task an imported checkpoint's run is.
 
     name: the task ("causal_lm", "masked_lm", "text_classification").
-    fresh_head: a weight path prefix the checkpoint may lack (a BertModel has no masked-LM
-        head): those weights start new; any other missing weight is an error.
+    fresh: {weight path prefix: what it is} for parts the checkpoint lacks (a BertModel has no
+        masked-LM head, a BertForMaskedLM no pooler): those weights start new, as
+        `transformers` starts them when it loads such a checkpoint into a bigger model; any
+        other missing weight is an error.
     labels: a classifier's class names, in the order of its logits.
     """
 
     name: str
-    fresh_head: str = ""
+    fresh: dict[str, str] = dataclasses.field(default_factory=dict)
     labels: tuple[str, ...] | None = None
 
 
