@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
+import shutil
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +31,8 @@ class RemoteFile:
     """One file of a named dataset: its name in the dataset folder, where to get it, its hash.
 
     With `member`, `url` is a zip archive and the file is that member of it (`sha256` is the
-    member's).
+    member's). A file its dataset unpacks from an `archive` has no `sha256` of its own (the
+    archive's is checked).
     """
 
     name: str
@@ -44,11 +47,17 @@ class NamedDataset:
 
     A dataset with a single `"all"` file is split into train/validation by character count.
     `embedded` names an xz-compressed copy of that file in `tasks/data/embedded/`, if any.
+    A dataset published as one `archive` is downloaded once and `unpack(archive, folder)`
+    writes its files into `folder`. `validation_from_train` is the share of the training rows
+    a labelled dataset without a validation file holds out as validation (seeded hashing).
     """
 
     folder: str
     files: dict[str, RemoteFile]
     embedded: str | None = None
+    archive: RemoteFile | None = None
+    unpack: Callable[[Path, Path], None] | None = None
+    validation_from_train: float = 0.0
 
 
 def github_file(repo: str, commit: str, path: str) -> str:
@@ -142,9 +151,13 @@ class Corpus:
         return self.splits[name]
 
 
+# Corpora made from another named dataset's files: name -> the module that builds it.
+DERIVED = {"imdb_unsup": "tasks.data.imdb"}
+
+
 def list_datasets() -> list[str]:
     """Names `load_corpus` knows besides paths."""
-    return [*DATASETS, SYNTHETIC]
+    return [*DATASETS, *DERIVED, SYNTHETIC]
 
 
 def load_corpus(
@@ -171,6 +184,11 @@ def load_corpus(
         return MarkovSource().corpus()
     if name_or_path in DATASETS:
         return _load_named(name_or_path, data_dir=data_dir, cache_dir=cache_dir)
+    if name_or_path in DERIVED:
+        import importlib
+
+        module = importlib.import_module(DERIVED[name_or_path])
+        return module.corpus(name_or_path, data_dir=data_dir, cache_dir=cache_dir)
     path = Path(name_or_path).expanduser()
     if path.is_file():
         text = read_text(path)
@@ -200,6 +218,15 @@ def read_text(path: Path) -> str:
         ) from None
 
 
+def text_lines(text: str) -> list[str]:
+    """The lines of `text`, split at "\n" only (a "\r" before it dropped): `str.splitlines`
+    also breaks at U+0085, U+2028 and kin, which real text holds inside its lines (IMDB's
+    train.tsv has 682 U+0085), and a vocabulary file may hold them as tokens. As splitlines,
+    a final line break ends the last line rather than starting an empty one."""
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if lines and not lines[-1] else lines
+
+
 def _split_by_fraction(text: str, validation_fraction: float, origin: object) -> dict[str, str]:
     cut = int(len(text) * (1.0 - validation_fraction))
     return _non_empty({"train": text[:cut], "validation": text[cut:]}, origin)
@@ -221,6 +248,8 @@ def named_files(
     """A named dataset's files by split, and where they came from: `data_dir/<folder>` or
     `$ZOO_DATA_DIR/<folder>` when there, else the download cache (filled and checked here)."""
     folder = _local_folder(dataset, data_dir)
+    if folder is None and dataset.archive is not None:
+        return _unpacked(name, dataset, cache_dir), dataset.archive.url
     if folder is None:
         paths = {split: _download(name, dataset, file, cache_dir)
                  for split, file in dataset.files.items()}
@@ -277,18 +306,42 @@ def _read_embedded(dataset: NamedDataset) -> str:
     return data.decode("utf-8")
 
 
+def _cache_root(cache_dir: str | None) -> Path:
+    root = Path(cache_dir or os.environ.get("KERAS_HOME", "~/.keras")).expanduser()
+    # get_file quietly swaps a cache_dir that does not exist yet for /tmp/.keras.
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _unpacked(name: str, dataset: NamedDataset, cache_dir: str | None) -> dict[str, Path]:
+    """The dataset's files, unpacked once from its downloaded (and checked) archive into
+    `<cache>/zoo_datasets/<name>/unpacked/`; built beside it and renamed, so an interrupted
+    unpacking is done again."""
+    folder = _cache_root(cache_dir) / "zoo_datasets" / name / "unpacked"
+    paths = {split: folder / file.name for split, file in dataset.files.items()}
+    if all(path.is_file() for path in paths.values()):
+        return paths
+    archive = _download(name, dataset, dataset.archive, cache_dir)
+    building = folder.with_name(".unpacking")
+    shutil.rmtree(building, ignore_errors=True)
+    dataset.unpack(archive, building)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(building, folder)
+    return paths
+
+
 def _download(name: str, dataset: NamedDataset, file: RemoteFile, cache_dir: str | None) -> Path:
     """Fetch one file into `<cache_dir or ~/.keras>/zoo_datasets/<name>/` unless already there."""
     import keras  # Only downloads need Keras; loading local text stays light.
 
-    root = Path(cache_dir or os.environ.get("KERAS_HOME", "~/.keras")).expanduser()
-    # get_file quietly swaps a cache_dir that does not exist yet for /tmp/.keras.
-    root.mkdir(parents=True, exist_ok=True)
+    root = _cache_root(cache_dir)
     cache = root / "zoo_datasets" / name
+    wanted = [f.name for f in dataset.files.values()] if file is dataset.archive else [file.name]
     remedies = (
-        f"either set ZOO_DATA_DIR to a folder holding {dataset.folder}/{file.name}, "
-        f"or connect to the internet so it can be downloaded to {cache}"
-    )
+        f"either set ZOO_DATA_DIR to a folder holding {dataset.folder}/"
+        f"{{{','.join(wanted)}}}" if len(wanted) > 1 else
+        f"either set ZOO_DATA_DIR to a folder holding {dataset.folder}/{wanted[0]}"
+    ) + f", or connect to the internet so it can be downloaded to {cache}"
     if file.member and (cache / file.name).is_file():
         return _checked(cache / file.name, file.sha256, name, remedies)
     try:

@@ -19,13 +19,21 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from tasks.data.corpora import NamedDataset, RemoteFile, github_file, named_files, read_text
+from tasks.data.corpora import (
+    NamedDataset,
+    RemoteFile,
+    github_file,
+    named_files,
+    read_text,
+    text_lines,
+)
 from tasks.data.errors import DataError
+from tasks.data.imdb import IMDB
+from tasks.data.splits import hash_fraction
 
 SPLITS = ("train", "validation", "test")
 _STEMS = {
@@ -83,6 +91,9 @@ LABELLED: dict[str, NamedDataset] = {
             ),
         },
     ),
+    # Maas et al. 2011's movie reviews: train and test as published, validation a seeded
+    # tenth of train (tasks.data.imdb).
+    "imdb": IMDB,
 }
 
 PAIRS: dict[str, NamedDataset] = {
@@ -138,9 +149,11 @@ def load_pairs(
 def _load(name_or_path, named, fields, columns, seed, fractions) -> Examples:
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
         raise DataError(f"split fractions must be three numbers >= 0 summing to 1, got {fractions}")
+    carve = 0.0
     if name_or_path in named:
         paths, source = named_files(name_or_path, named[name_or_path])
-        name = name_or_path
+        paths = {s: p for s, p in paths.items() if s in (*SPLITS, "all")}
+        name, carve = name_or_path, named[name_or_path].validation_from_train
     else:
         path = Path(name_or_path).expanduser()
         if not path.exists():
@@ -158,6 +171,11 @@ def _load(name_or_path, named, fields, columns, seed, fractions) -> Examples:
         )
     else:
         note = "the dataset's own files: " + ", ".join(f"{s} = {paths[s].name}" for s in paths)
+    if carve and "validation" not in tables:
+        train = _hash_split(tables.pop("train"), (1 - carve, carve, 0.0), seed)
+        tables.update(train)
+        note += (f"; validation = {carve:.0%} of {paths['train'].name}'s rows, by the sha256 of "
+                 f"'seed {seed}: <{fields[0]}>'")
     splits = {s: ([r[0] for r in tables[s]], [r[1] for r in tables[s]]) for s in SPLITS
               if s in tables}
     if not splits.get("train", ([],))[0]:
@@ -193,7 +211,7 @@ def _read_rows(path: Path, fields, columns) -> list[tuple[str, str]]:
     if path.suffix == ".jsonl":
         return _jsonl_rows(path, text, fields, columns)
     delimiter = "," if path.suffix == ".csv" else "\t"
-    rows = list(csv.reader(text.splitlines(), delimiter=delimiter, quoting=_quoting(delimiter)))
+    rows = list(csv.reader(text_lines(text), delimiter=delimiter, quoting=_quoting(delimiter)))
     rows = [row for row in rows if row]  # blank lines
     if not rows:
         raise DataError(f"{path}: no rows")
@@ -264,7 +282,7 @@ def _find(header: list[str], field: str) -> int | None:
 def _jsonl_rows(path: Path, text: str, fields, columns) -> list[tuple[str, str]]:
     keys = [c if isinstance(c, str) else f for c, f in zip(columns, fields)]
     out = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -291,7 +309,6 @@ def _hash_split(rows, fractions, seed) -> dict[str, list[tuple[str, str]]]:
     bounds = [fractions[0], fractions[0] + fractions[1]]
     splits: dict[str, list] = {s: [] for s in SPLITS}
     for row in rows:
-        digest = hashlib.sha256(f"seed {seed}: {row[0]}".encode()).digest()
-        where = int.from_bytes(digest[:8], "big") / 2**64
+        where = hash_fraction(row[0], seed)
         splits[SPLITS[sum(where >= b for b in bounds)]].append(row)
     return {s: r for s, r in splits.items() if r}

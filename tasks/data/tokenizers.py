@@ -39,6 +39,7 @@ from keras_hub.src.tokenizers.byte_pair_tokenizer import (
     bytes_to_unicode as gpt2_byte_alphabet,
 )
 
+from tasks.data.corpora import text_lines
 from tasks.data.errors import DataError
 
 CONFIG_FILE = "tokenizer.json"
@@ -731,7 +732,7 @@ class BytePairTokenizer(Tokenizer):
     @classmethod
     def load(cls, directory: Path, config: dict) -> BytePairTokenizer:
         vocabulary = json.loads((directory / config["vocabulary_file"]).read_text("utf-8"))
-        merges = (directory / config["merges_file"]).read_text("utf-8").splitlines()
+        merges = text_lines((directory / config["merges_file"]).read_text("utf-8"))
         return cls(vocabulary, merges, config.get("end_token", cls.END_TOKEN))
 
     def _save_files(self, directory: Path) -> dict:
@@ -845,7 +846,7 @@ class BertWordPieceTokenizer(Tokenizer):
     @classmethod
     def load(cls, directory: Path, config: dict) -> BertWordPieceTokenizer:
         text = (directory / config["vocabulary_file"]).read_text("utf-8")
-        return cls(text.splitlines(), lowercase=config.get("lowercase", True))
+        return cls(text_lines(text), lowercase=config.get("lowercase", True))
 
     def _save_files(self, directory: Path) -> dict:
         words = [w.decode("utf-8") for w in self._vocabulary.numpy()]

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from tasks.data import DataError, Examples, load_pairs
+from tasks.data.corpora import text_lines
 
 AESLC_FILES = {"train": "train.jsonl", "validation": "dev.jsonl", "test": "test.jsonl"}
 
@@ -61,7 +62,7 @@ def load_references(dataset: str, examples: Examples, split: str) -> References:
         return References([str(i) for i in range(len(targets))], [(t,) for t in targets])
     path = aeslc_folder() / AESLC_FILES[split]
     ids, references = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text_lines(path.read_text(encoding="utf-8")), start=1):
         if not line.strip():
             continue
         record = json.loads(line)

@@ -27,12 +27,13 @@ from tasks.data import DataError, Examples, Tokenizer, build_tokenizer, load_lab
 from tasks.replicas import ReplicaLayout
 from tasks.request_checks import ServingLimits
 from tasks.task import Batch, DataSpec, KerasLoop, OnDemand, Task
-from tasks.text_batches import batch_indices, pad_rows
+from tasks.text_batches import batch_indices, head_and_tail, pad_rows
 from tasks.text_classification import serving
 from tasks.text_classification.model import POOLINGS, TextClassifier
 
 SPECIALS = ("pad", "cls", "sep")
 AUGMENTATIONS = ("eda",)
+TRUNCATIONS = ("head", "head_tail")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,8 @@ class TextClassificationOptions:
         pooling: "cls", "mean" or "last"; None picks by backbone ([CLS] for an encoder, the
             last real token for a causal Transformer or an LSTM).
         max_length: tokens per text, [CLS] and [SEP] included (None: the backbone's length).
+        truncation: how a longer text is cut: "head" keeps its first tokens, "head_tail" its
+            first quarter and last three quarters of the room (for long reviews).
         dropout: dropout before the classifier layer.
         label_smoothing: Szegedy et al.'s smoothing of the targets (0: off).
         augment: "eda" to augment training texts (Wei & Zou 2019), None for none.
@@ -58,6 +61,7 @@ class TextClassificationOptions:
     label_column: Any = None
     pooling: str | None = None
     max_length: int | None = None
+    truncation: str = "head"
     dropout: float = 0.1
     label_smoothing: float = 0.0
     augment: str | None = None
@@ -99,6 +103,8 @@ class TextClassificationTask(Task):
         options = self.options
         if options.pooling not in (None, *POOLINGS):
             raise DataError(f"pooling must be one of {', '.join(POOLINGS)}")
+        if options.truncation not in TRUNCATIONS:
+            raise DataError(f"truncation must be one of {', '.join(TRUNCATIONS)}")
         if options.augment not in (None, *AUGMENTATIONS):
             raise DataError(f"augment must be one of {', '.join(AUGMENTATIONS)} (or none)")
         if options.max_length is not None and options.max_length < 3:
@@ -175,6 +181,9 @@ class TextClassificationTask(Task):
         if self.causal is None:
             raise RuntimeError("build_model first: the input format follows the backbone")
         ids = self.tokenizer.tf_tokenize(texts)
+        if self.options.truncation == "head_tail":
+            room = self.sequence_length - (2 if self.wrap else 0)
+            ids = head_and_tail(ids, room, head=room // 4)
         if self.wrap:
             special = self.tokenizer.special_ids
             return pad_rows(ids, self.sequence_length, self.pad_id, [special["cls"]],

@@ -88,7 +88,8 @@ def test_unknown_split_lists_the_available_ones(tmp_path):
 
 
 def test_list_datasets():
-    assert set(list_datasets()) == {"tiny_shakespeare", "ptb", "wikitext2", "synthetic"}
+    assert set(list_datasets()) == {"tiny_shakespeare", "ptb", "wikitext2", "imdb_unsup",
+                                    "synthetic"}
 
 
 # --- downloads, with local file:// URLs only -----------------------------------------------

@@ -89,8 +89,8 @@ def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
 
 
 def test_unknown_name_says_what_is_known():
-    with pytest.raises(DataError, match="sst2"):
-        load_labelled("imdb")
+    with pytest.raises(DataError, match="sst2, imdb"):
+        load_labelled("yelp_polarity")
 
 
 def test_named_datasets_have_their_documented_sizes(data_dir, monkeypatch):

@@ -111,6 +111,27 @@ def test_labels_sort_numerically_and_save_with_the_run(tmp_path):
     assert again.labels == ["1", "2", "10"]
 
 
+def test_head_and_tail_keeps_both_ends_of_a_long_text(tmp_path):
+    words = [f"w{i}" for i in range(40)]
+    rows = [(" ".join(words), "long"), ("w0 w1", "short")] * 5
+    (tmp_path / "train.tsv").write_text("".join(f"{t}\t{y}\n" for t, y in rows))
+    spec = DataSpec(str(tmp_path / "train.tsv"), "word", 16)
+    tokens = {}
+    for cut in ("head", "head_tail"):
+        task = TextClassificationTask.create(spec, {"truncation": cut})
+        task.causal, task.wrap = False, True  # an encoder's [CLS] text [SEP]
+        ids, mask = task.tokenize(tf.constant([" ".join(words), "w0 w1"]))
+        vocabulary = task.tokenizer
+        tokens[cut] = [vocabulary.decode(row[1:int(m.sum()) - 1]).split()
+                       for row, m in zip(ids.numpy(), mask.numpy())]
+    # 14 of the 16 places are text: the first 14 words, or the first 3 and the last 11.
+    assert tokens["head"][0] == words[:14]
+    assert tokens["head_tail"][0] == words[:3] + words[-11:]
+    assert tokens["head"][1] == tokens["head_tail"][1] == ["w0", "w1"]
+    with pytest.raises(DataError, match="truncation must be one of head, head_tail"):
+        TextClassificationTask.create(spec, {"truncation": "middle"})
+
+
 def test_eda_keeps_labels_text_only_and_is_keyed_by_step():
     augment = Augmenter(0.3, {"cat": ["kitten"], "dog": ["hound", "puppy"]})
     texts = tf.constant(["the cat saw the dog by the old barn today"] * 64)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.data.corpora import text_lines
 from zoo.convert.source import Source, SourceError
 
 
@@ -45,7 +46,7 @@ def read_google_release(path: Path) -> Source:
             continue  # optimizer slots, global_step, the NSP head
         value = np.asarray(reader.get_tensor(name), np.float32)
         tensors[hugging_face_name(name)] = value.T if name.endswith("kernel") else value
-    vocabulary = (path / "vocab.txt").read_text("utf-8").splitlines()
+    vocabulary = text_lines((path / "vocab.txt").read_text("utf-8"))
     # Google names its cased releases "cased_L-..."; every other one is lower-cased.
     lowercase = "cased" not in path.name.lower().replace("uncased", "")
     return Source("bert", config, tensors, BertWordPieceTokenizer(vocabulary, lowercase),

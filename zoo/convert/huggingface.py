@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tasks.data.corpora import text_lines
 from zoo.convert import bert, gpt2
 from zoo.convert.source import Source, SourceError
 
@@ -60,7 +61,7 @@ def _gpt2_tokenizer(path: Path):
 
     if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
         vocabulary = _read_json(path / "vocab.json")
-        merges = (path / "merges.txt").read_text("utf-8").splitlines()
+        merges = text_lines((path / "merges.txt").read_text("utf-8"))
     elif (path / "tokenizer.json").is_file():  # a "fast" tokenizer's one file
         model = _read_json(path / "tokenizer.json").get("model", {})
         vocabulary = model.get("vocab")
@@ -81,7 +82,7 @@ def _bert_tokenizer(path: Path):
         settings = _read_json(path / "tokenizer_config.json")
     lowercase = settings.get("do_lower_case", True)
     if (path / "vocab.txt").is_file():
-        vocabulary = (path / "vocab.txt").read_text("utf-8").splitlines()
+        vocabulary = text_lines((path / "vocab.txt").read_text("utf-8"))
     elif (path / "tokenizer.json").is_file():  # transformers 5 saves only this file
         vocabulary, lowercase = _wordpiece_of_tokenizer_json(path / "tokenizer.json", lowercase)
     else:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.data.corpora import text_lines
 from zoo.convert.source import Source, SourceError
 
 BACKBONES = {"GPT2Backbone": "gpt2", "BertBackbone": "bert"}
@@ -40,7 +41,7 @@ def read_keras_hub_preset(path: Path) -> Source:
     if not (assets / "vocabulary.json").is_file():
         raise SourceError(f"{path}: no tokenizer (assets/tokenizer/vocabulary.json)")
     vocabulary = json.loads((assets / "vocabulary.json").read_text("utf-8"))
-    merges = (assets / "merges.txt").read_text("utf-8").splitlines()
+    merges = text_lines((assets / "merges.txt").read_text("utf-8"))
     config = hub_gpt2.get_gpt2_config(backbone)
     return Source("gpt2", config, tensors, BytePairTokenizer(vocabulary, merges), str(path))
 
@@ -75,7 +76,7 @@ def _bert(path: Path, assets: Path) -> Source:
     if (path / "tokenizer.json").is_file():
         settings = json.loads((path / "tokenizer.json").read_text("utf-8")).get("config", {})
     tokenizer = BertWordPieceTokenizer(
-        (assets / "vocabulary.txt").read_text("utf-8").splitlines(),
+        text_lines((assets / "vocabulary.txt").read_text("utf-8")),
         lowercase=settings.get("lowercase", True))
     config = {  # Hugging Face's names for what the backbone's config says
         "model_type": "bert", "vocab_size": backbone.vocabulary_size,

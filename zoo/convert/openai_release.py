@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.data.corpora import text_lines
 from zoo.convert.source import Source, SourceError
 
 # OpenAI's variable under model/ -> Hugging Face's name (the same tensor; Conv1D kernels carry a
@@ -53,5 +54,5 @@ def read_openai_release(path: Path) -> Source:
               "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
               "resid_pdrop": 0.1}
     vocabulary = json.loads((path / "encoder.json").read_text("utf-8"))
-    merges = (path / "vocab.bpe").read_text("utf-8").splitlines()
+    merges = text_lines((path / "vocab.bpe").read_text("utf-8"))
     return Source("gpt2", config, tensors, BytePairTokenizer(vocabulary, merges), str(path))
