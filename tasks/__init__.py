@@ -9,8 +9,8 @@ limits and input checks), `replicas.py`, `text_batches.py`, `decoding.py`, `run_
 
     >>> import tasks
     >>> sorted(tasks.TASKS)
-    ['causal_lm', 'masked_lm', 'question_answering', 'summarization', 'text_classification',
-     'translation']
+    ['causal_lm', 'masked_lm', 'question_answering', 'replaced_token_detection', 'summarization',
+     'text_classification', 'translation']
 
 Importing `tasks` loads no TensorFlow: a task's class (and TensorFlow) is imported when it is
 first looked up (`TASKS[name]`, `get_task`), and so are the classes below. A task defined
@@ -103,6 +103,7 @@ _CLASSES = {
     "LanguageModelingTask": "tasks.causal_lm.task",
     "MaskedLanguageModelingTask": "tasks.masked_lm.task",
     "QuestionAnsweringTask": "tasks.question_answering.task",
+    "ReplacedTokenDetectionTask": "tasks.replaced_token_detection.task",
     "ServingLimits": "tasks.serving_limits",
     "SummarizationTask": "tasks.summarization.task",
     "DataSpec": "tasks.task",

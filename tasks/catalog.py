@@ -55,6 +55,27 @@ _TEXT_CLASSIFICATION_RECIPE = dict(
     eval_batches=None,
 )
 
+# ELECTRA-Small's pretraining (Clark et al. 2020: AdamW at 5e-4 with warmup, 128-token rows)
+# at CPU scale, as the BERT presets' masked-LM recipe: WordPiece, batch 32.
+_REPLACED_TOKEN_DETECTION_RECIPE = dict(
+    dataset="wikitext2",
+    tokenizer="wordpiece",
+    vocab_size=8000,
+    batch_size=32,
+    train_steps=20000,
+    epochs=None,
+    optimizer="adamw",
+    learning_rate=5e-4,
+    warmup_steps=1000,
+    warmup_fraction=None,
+    min_learning_rate=5e-5,
+    weight_decay=0.01,
+    beta_2=0.98,
+    eval_every=1000,
+    checkpoint_every=1000,
+    eval_batches=20,
+)
+
 # Fine-tuning defaults: AdamW with 10% warmup, 2 epochs of batch 32 (Devlin et al. 2019
 # fine-tune SQuAD for 2-3 epochs), used when a preset's own task is another one.
 _QUESTION_ANSWERING_RECIPE = dict(
@@ -116,6 +137,10 @@ BUILT_IN_TASKS: dict[str, TaskEntry] = {
         TaskEntry("masked_lm", "masked-token prediction (BERT pretraining, optional NSP); fill "
                   "[MASK] in text",
                   "tasks.masked_lm.task:MaskedLanguageModelingTask", _corpora),
+        TaskEntry("replaced_token_detection", "ELECTRA pretraining: a small generator "
+                  "replaces masked tokens, the encoder spots them; detect replaced tokens",
+                  "tasks.replaced_token_detection.task:ReplacedTokenDetectionTask", _corpora,
+                  _REPLACED_TOKEN_DETECTION_RECIPE),
         TaskEntry("text_classification", "one label per text: accuracy, macro-F1, confusion "
                   "matrix; predict and classify",
                   "tasks.text_classification.task:TextClassificationTask", _labelled,

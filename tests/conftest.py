@@ -45,3 +45,33 @@ def _run_module(module: str, *args: str, cwd: Path | None = None, env: dict | No
 def run_module():
     """`run_module("zoo.train", "--flag", cwd=tmp_path)` -> CompletedProcess."""
     return _run_module
+
+
+# Files whose fixtures train and export several models (minutes each on 2 cores), in the order
+# they start: a worker that began one of them last would leave the others idle at the end.
+HEAVY_FIRST = (
+    "tests/tasks/test_summarization.py",
+    "tests/serving/test_serving_summarization.py",
+    "tests/cli/test_train_cli.py",
+    "tests/cli/test_summarize_cli.py",
+    "tests/tasks/test_translation.py",
+    "tests/zoo/test_python_api.py",
+    "tests/serving/test_serving_translation.py",
+    "tests/convert/test_gpt2_end_to_end.py",
+    "tests/serving/test_serving_export.py",
+    "tests/zoo/test_trainer.py",
+    "tests/cli/test_answer_cli.py",
+    "tests/cli/test_translate_cli.py",
+    "tests/convert/test_bert_import.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Heaviest files first (stable otherwise), so parallel workers finish together."""
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: a worker per core, at most four (each holds TensorFlow and its models)."""
+    return max(1, min(os.cpu_count() or 1, 4))

@@ -17,7 +17,6 @@ lookup is not a matmul, a tied output projection is.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 import time
@@ -71,8 +70,12 @@ def matmul_flops_per_token(model, sequence_length: int) -> float:
     return flops
 
 
-def benchmark(model_name: str, peaks: dict[str, float]) -> None:
-    import keras
+def benchmark_trainer(model_name: str, model_dir: str, *, batch_size: int | None,
+                      dataset: str | None, steps: int, mixed_precision: str,
+                      jit_compile: bool | None):
+    """The trainer `python -m zoo.train --model=<model_name>` would build, for `steps` steps,
+    writing into `model_dir` (a scratch folder); tools/profile_train.py uses it too."""
+    import dataclasses
 
     from zoo.config import RunConfig, replace
     from zoo.registry import get_preset
@@ -80,19 +83,23 @@ def benchmark(model_name: str, peaks: dict[str, float]) -> None:
 
     preset = get_preset(model_name)
     config = replace(RunConfig(model=model_name), preset.training, source="preset")
-    values = dict(
-        dataset=FLAGS.dataset or config.dataset,
-        batch_size=FLAGS.batch_size or config.batch_size,
-        train_steps=FLAGS.warmup + FLAGS.steps + 10,
-        epochs=None,
-        mixed_precision=FLAGS.mixed_precision,
-        strategy="default",
-    )
-    if FLAGS.jit_compile is not None:
-        values["jit_compile"] = FLAGS.jit_compile
-    config = dataclasses.replace(config, **values)
+    values = dict(dataset=dataset or config.dataset, batch_size=batch_size or config.batch_size,
+                  train_steps=steps, epochs=None, mixed_precision=mixed_precision,
+                  strategy="default")
+    if jit_compile is not None:
+        values["jit_compile"] = jit_compile
+    return make_trainer(dataclasses.replace(config, **values), os.path.join(model_dir, "run"))
+
+
+def benchmark(model_name: str, peaks: dict[str, float]) -> None:
+    import keras
+
     with tempfile.TemporaryDirectory() as model_dir:
-        trainer = make_trainer(config, os.path.join(model_dir, "run"))
+        trainer = benchmark_trainer(
+            model_name, model_dir, batch_size=FLAGS.batch_size, dataset=FLAGS.dataset,
+            steps=FLAGS.warmup + FLAGS.steps + 10, mixed_precision=FLAGS.mixed_precision,
+            jit_compile=FLAGS.jit_compile)
+        config = trainer.config
         iterator = trainer.train_iterator(0)
         for _ in range(FLAGS.warmup):
             float(trainer.train_step(iterator)[0])

@@ -175,7 +175,8 @@ class MaskedLanguageModelingTask(Task):
             features, targets, weights = self._masked(token_ids, mask, segments, is_next,
                                                       mask_seed)
             real = tf.cast(real, tf.float32)
-            weights = {k: v * (real[:, None] if k == "mlm" else real) for k, v in weights.items()}
+            weights = {k: v * tf.reshape(real, [-1] + [1] * (v.shape.rank - 1))
+                       for k, v in weights.items()}
             return layout.elements((features, targets, weights))
 
         return tf.data.Dataset.range(batches).flat_map(batch)
