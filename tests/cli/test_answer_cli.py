@@ -8,27 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.tasks.squad_facts import write_facts
-
-CONTEXT = "ant is 12 . bee is 31 . cat is 47 . Zoë is 55 ."
+from tests.conftest import QA_CONTEXT as CONTEXT
 
 
 @pytest.fixture(scope="module")
-def trained(run_module, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("answer")
-    write_facts(work, train_articles=4, dev_articles=1, paragraphs=10)
-    result = run_module(
-        "zoo.train", "--model=bert_tiny", "--task=question_answering", f"--data={work}",
-        "--tokenizer=word", "--set=num_layers=1", "--set=hidden_dim=32",
-        "--set=intermediate_dim=64", "--set=sequence_length=32", "--set=max_question_tokens=6",
-        "--set=doc_stride=12", "--train_steps=10", "--eval_batches=1", "--model_dir=run",
-        "--export_dir=export", cwd=work)
-    assert result.returncode == 0, result.stderr[-2000:]
-    (work / "questions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in [
-        {"id": "q1", "question": "what is cat ?", "context": CONTEXT},
-        {"question": "what is Zoë ?", "context": CONTEXT},
-    ]), encoding="utf-8")
-    return work
+def trained(tiny_answerer) -> Path:
+    """The shared tiny question answerer (tests/conftest.py): run/, export/, questions.jsonl."""
+    return tiny_answerer
 
 
 def test_a_file_larger_than_one_request_is_sent_in_several(run_module, trained):

@@ -5,31 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 EXPORT = "--saved_model=export/transformer_seq2seq_small/1"
 
 
 @pytest.fixture(scope="module")
-def trained(run_module, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("summarize")
-    rng = np.random.default_rng(0)
-    rows = [list(rng.choice(list("abcdefgh"), 10)) for _ in range(300)]
-    lines = "".join(f"{' '.join(r)}\t{' '.join(r[:2])}\n" for r in rows)  # the lead two words
-    (work / "pairs.tsv").write_text(lines)
-    (work / "email.txt").write_text("a b c d\ne f g h\n")
-    (work / "latin1.txt").write_bytes(b"caf\xe9")
-    result = run_module(
-        "zoo.train", "--model=transformer_seq2seq_small", "--task=summarization",
-        f"--data={work / 'pairs.tsv'}", "--tokenizer=word", "--set=num_layers=1",
-        "--set=hidden_dim=32", "--set=intermediate_dim=64", "--set=sequence_length=12",
-        "--set=max_target_tokens=4", "--train_steps=10", "--eval_batches=1",
-        "--set=rouge_examples=5", "--model_dir=run", "--export_dir=export", cwd=work,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert (work / "run" / "predictions.jsonl").is_file()
-    return work
+def trained(tiny_summarizer) -> Path:
+    """The shared tiny summarizer (tests/conftest.py): run/, export/, email.txt, latin1.txt."""
+    assert (tiny_summarizer / "run" / "predictions.jsonl").is_file()
+    return tiny_summarizer
 
 
 @pytest.mark.parametrize("source", ["--model_dir=run", EXPORT])

@@ -9,20 +9,9 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def trained(run_module, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("translate")
-    rng = np.random.default_rng(0)
-    rows = [" ".join(rng.choice(list("abcdef"), 4)) for _ in range(300)]
-    (work / "pairs.tsv").write_text("".join(f"{r}\t{r}\n" for r in rows))  # learn to copy
-    result = run_module(
-        "zoo.train", "--model=transformer_seq2seq_small", f"--data={work / 'pairs.tsv'}",
-        "--tokenizer=word", "--set=num_layers=1", "--set=hidden_dim=32",
-        "--set=intermediate_dim=64", "--set=sequence_length=8", "--train_steps=10",
-        "--eval_batches=1", "--set=bleu_examples=5", "--model_dir=run", "--export_dir=export",
-        cwd=work,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return work
+def trained(tiny_translator) -> Path:
+    """The shared tiny translator (tests/conftest.py): run/ and export/."""
+    return tiny_translator
 
 
 @pytest.mark.parametrize(

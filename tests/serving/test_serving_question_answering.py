@@ -6,24 +6,17 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_helpers import Server, train_and_export
+from serving_helpers import Server
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
-from tests.tasks.squad_facts import write_facts
 
 MODEL = "bert_tiny"
 CONTEXT = "ant is 12 . bee is 31 . cat is 47 . dog is 55 ."
 
 
 @pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("question_answering")
-    write_facts(root, train_articles=4, dev_articles=1, paragraphs=10)
-    return train_and_export(
-        root, "run", "--model=bert_tiny", "--task=question_answering", f"--data={root}",
-        "--tokenizer=word", "--set=num_layers=1", "--set=hidden_dim=32",
-        "--set=intermediate_dim=64", "--set=sequence_length=32", "--set=max_question_tokens=6",
-        "--set=doc_stride=12", "--train_steps=10", "--eval_batches=1")
+def export_dir(tiny_answerer):
+    """The shared tiny question answerer's export (tests/conftest.py)."""
+    return tiny_answerer / "export"
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_helpers import Server, train_and_export
+from serving_helpers import Server
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 MODEL = "transformer_seq2seq_small"
@@ -15,17 +15,9 @@ PATH = f"/v1/models/{MODEL}:predict"
 
 
 @pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("summarization")
-    rng = np.random.default_rng(0)
-    rows = [list(rng.choice(list("abcdefgh"), 10)) for _ in range(300)]
-    (root / "pairs.tsv").write_text("".join(f"{' '.join(r)}\t{' '.join(r[:3])}\n" for r in rows))
-    return train_and_export(
-        root, "run", "--model=transformer_seq2seq_small", "--task=summarization",
-        f"--data={root / 'pairs.tsv'}", "--tokenizer=word", "--set=num_layers=1",
-        "--set=hidden_dim=32", "--set=intermediate_dim=64", "--set=sequence_length=12",
-        "--set=max_target_tokens=6", "--set=num_beams=2", "--train_steps=10",
-        "--eval_batches=1", "--set=rouge_examples=5")
+def export_dir(tiny_summarizer):
+    """The shared tiny summarizer's export (tests/conftest.py): 2 beams by default."""
+    return tiny_summarizer / "export"
 
 
 @pytest.fixture(scope="module")

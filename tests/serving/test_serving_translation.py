@@ -6,24 +6,16 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_helpers import Server, train_and_export
+from serving_helpers import Server
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 MODEL = "transformer_seq2seq_small"
 
 
 @pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("translation")
-    rng = np.random.default_rng(0)
-    rows = [(" ".join(rng.choice(list("abcdef"), 4)), " ".join(rng.choice(list("xyz"), 3)))
-            for _ in range(300)]
-    (root / "pairs.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in rows))
-    return train_and_export(
-        root, "run", "--model=transformer_seq2seq_small", f"--data={root / 'pairs.tsv'}",
-        "--tokenizer=word", "--set=num_layers=1", "--set=hidden_dim=32",
-        "--set=intermediate_dim=64", "--set=sequence_length=8", "--set=num_beams=2",
-        "--train_steps=10", "--eval_batches=1")
+def export_dir(tiny_translator):
+    """The shared tiny translator's export (tests/conftest.py): 2 beams by default."""
+    return tiny_translator / "export"
 
 
 @pytest.fixture(scope="module")
