@@ -65,6 +65,7 @@ def generate(
     min_new_tokens=0,
     num_beams: int = 1,
     no_repeat_ngram_size: int = 0,
+    longest_ngram: int = 0,
     stop_token_ids: Sequence[int] = (),
     length_penalty: float = 0.0,
     return_scores: bool = False,
@@ -85,8 +86,14 @@ def generate(
             temperature, top_k, top_p and seed. Beams are ranked by their plain sum of token
             log-probabilities (no length normalisation); a beam that emits a stop token keeps
             its score and its place, so with stop tokens shorter finished beams are favoured.
+            Inside a tf.function it may be a scalar int32 tensor (>= 1, checked by the
+            caller): one graph then decodes with any width, 1 by beam search too (which picks
+            what greedy decoding picks), so a serving signature need not hold a graph per
+            width. Sampling needs a Python int.
         no_repeat_ngram_size: n > 0 bans any token that would repeat an n-gram already in the
-            prompt or the generated text (unless that would ban every token).
+            prompt or the generated text (unless that would ban every token). Inside a
+            tf.function it may be a scalar int32 tensor in 0..`longest_ngram`.
+        longest_ngram: the largest `no_repeat_ngram_size` a tensor may hold.
         stop_token_ids: Python ints; a row ends after emitting one (it is kept and counted).
         length_penalty: alpha of GNMT's length normalisation (Wu et al. 2016, as TF Model
             Garden's beam search): each row's best beam is the one with the highest
@@ -104,11 +111,22 @@ def generate(
     ValueError when they are known while tracing (eager calls, Python scalars), and otherwise
     fail the graph with InvalidArgumentError (what a SavedModel signature returns).
     """
+    dynamic = tf.is_tensor(num_beams) or tf.is_tensor(no_repeat_ngram_size)
+    if dynamic and tf.executing_eagerly():
+        raise ValueError("num_beams and no_repeat_ngram_size may be tensors only inside a "
+                         "tf.function (a serving signature); eagerly, give Python ints")
     options = check_loop_options(
-        num_beams, no_repeat_ngram_size, stop_token_ids, getattr(model, "vocab_size", None)
+        1 if tf.is_tensor(num_beams) else num_beams,
+        longest_ngram if tf.is_tensor(no_repeat_ngram_size) else no_repeat_ngram_size,
+        stop_token_ids, getattr(model, "vocab_size", None)
     )
+    if tf.is_tensor(num_beams):
+        options = (tf.cast(num_beams, tf.int32), *options[1:])
+    if tf.is_tensor(no_repeat_ngram_size):
+        options = (options[0], _Ngram(tf.cast(no_repeat_ngram_size, tf.int32), options[1]),
+                   *options[2:])
     options = (*options, float(length_penalty), bool(return_scores),
-               bool(jit_compile) and not options[1])
+               bool(jit_compile) and not options[1] and not dynamic)
     _ensure_built(model)
     inputs = _checked_inputs(
         model, prompt_ids, prompt_lengths, max_new_tokens, temperature, top_k, top_p, seed,
@@ -287,6 +305,13 @@ def _compiled(model: keras.Model, options: tuple):
     return per_model[options]
 
 
+class _Ngram(NamedTuple):
+    """A no-repeat n-gram size known only when the graph runs, and its largest value."""
+
+    size: tf.Tensor
+    longest: int
+
+
 class _Loop(NamedTuple):
     """What changes from one decoding step to the next (the tf.while_loop's variables)."""
 
@@ -324,7 +349,9 @@ class _Decoding:
         self.batch = tf.shape(prompt_ids)[0]
         max_new, min_new = new_range
         self.new_width = tf.reduce_max(max_new)
-        if num_beams > 1:  # each row becomes num_beams consecutive rows
+        # Beam search when the width may be more than 1 (a tensor width always takes this path).
+        self.beam_search = tf.is_tensor(num_beams) or num_beams > 1
+        if self.beam_search:  # each row becomes num_beams consecutive rows
             prompt_ids, lengths, max_new, min_new = (
                 tf.repeat(x, num_beams, axis=0) for x in (prompt_ids, lengths, max_new, min_new)
             )
@@ -338,7 +365,7 @@ class _Decoding:
         self.limit = lengths + max_new
         self.columns = tf.range(self.end)[None, :]
         self.keep = None if self.window is None else self.window // 2
-        if num_beams > 1:
+        if self.beam_search:
             self.batch_axes = _state_batch_axes(model)
 
     def run(self, jit_compile: bool):
@@ -355,7 +382,7 @@ class _Decoding:
         longest = tf.reduce_max(self.lengths)
         tokens = tf.pad(self.prompt_ids[:, :longest], [[0, 0], [0, self.end - longest]])
         start = tf.reduce_min(self.lengths)
-        if self.num_beams > 1:
+        if self.beam_search:
             first_beam = tf.one_hot(0, self.num_beams, on_value=0.0, off_value=_BEAM_FLOOR)
             scores = tf.tile(first_beam, [self.batch])  # identical beams: only the first grows
         else:
@@ -442,7 +469,7 @@ class _Decoding:
         )
         logits, tokens, counts, stopped = loop.logits, loop.tokens, loop.counts, loop.stopped
         state, scores = loop.state, loop.scores
-        if self.ngram:
+        if isinstance(self.ngram, _Ngram) or self.ngram:
             ban = _repeat_ban(tokens, loop.position, self.ngram, tf.shape(logits)[-1])
             logits = tf.where(ban, float("-inf"), logits)
         if self.stop_ids.shape[0]:  # no stop token before min_new_tokens
@@ -451,7 +478,7 @@ class _Decoding:
             )
             early = (step < self.min_new)[:, None] & is_stop[None, :]
             logits = tf.where(early, float("-inf"), logits)
-        if self.num_beams == 1:
+        if not self.beam_search:
             choice = _sample(logits, self.temperature, self.top_k, self.top_p, self.seed, step)
             if self.with_scores:  # the chosen tokens' log-probabilities, summed per row
                 chosen = tf.gather(tf.nn.log_softmax(logits, axis=-1), choice, batch_dims=1)
@@ -474,7 +501,7 @@ class _Decoding:
     def _result(self, loop: _Loop):
         """Each row's new tokens [B, N] (its best beam's) and how many there are [B]."""
         tokens, counts, lengths, scores = loop.tokens, loop.counts, self.lengths, loop.scores
-        if self.num_beams > 1:  # keep each row's best beam
+        if self.beam_search:  # keep each row's best beam
             ranked = scores
             if self.length_penalty:
                 penalty = ((5.0 + tf.cast(counts, tf.float32)) / 6.0) ** self.length_penalty
@@ -509,7 +536,7 @@ def _last_tokens(ids, lengths, keep):
 
 def _whole_row(flags, num_beams):
     """Per row (repeated over its beams): whether all of its beams have `flags` set."""
-    if num_beams == 1:
+    if not tf.is_tensor(num_beams) and num_beams == 1:
         return flags
     whole = tf.reduce_all(tf.reshape(flags, [-1, num_beams]), axis=1)
     return tf.repeat(whole, num_beams)
@@ -563,24 +590,32 @@ def _gumbel(seed, step, vocab_size):
 def _repeat_ban(tokens, position, n, vocab_size):
     """[B, V] bool: tokens that would complete an n-gram already in tokens[:, :position].
 
-    Never bans every token of a row (a very long generation with n = 1 could).
+    `n` is a Python int, or an `_Ngram` whose size is known only when the graph runs (0: no
+    ban). Never bans every token of a row (a very long generation with n = 1 could).
     """
+    longest = n.longest if isinstance(n, _Ngram) else n
+    size = n.size if isinstance(n, _Ngram) else tf.constant(n, tf.int32)
+    n = tf.maximum(size, 1)  # (the ban is dropped below when the size is 0)
     rows, width = tf.shape(tokens)[0], tf.shape(tokens)[1]
     starts = tf.maximum(width - n + 1, 0)
     # An earlier n-gram starting at j matches when its first n - 1 tokens equal the last n - 1.
     match = tf.broadcast_to(tf.range(starts)[None, :] + n - 1 < position, [rows, starts])
     match &= position >= n - 1
-    for k in range(n - 1):
-        recent = tf.gather(tokens, tf.maximum(position - (n - 1) + k, 0), axis=1)
-        match &= tokens[:, k : k + starts] == recent[:, None]
+    padded = tf.pad(tokens, [[0, 0], [0, longest]])  # every window below has `starts` columns
+    for k in range(longest - 1):
+        column = tf.clip_by_value(position - (n - 1) + k, 0, width - 1)  # k >= n - 1: unused
+        recent = tf.gather(tokens, column, axis=1)
+        same = padded[:, k : k + starts] == recent[:, None]
+        match &= same | (k >= n - 1)  # only the first n - 1 tokens are compared
     found = tf.where(match)  # [M, 2] (row, start)
-    banned = tf.gather_nd(tokens, found + tf.constant([0, n - 1], tf.int64))
+    last = tf.stack([tf.constant(0, tf.int64), tf.cast(n - 1, tf.int64)])
+    banned = tf.gather_nd(tokens, found + last)
     hits = tf.scatter_nd(
         tf.stack([found[:, 0], tf.cast(banned, tf.int64)], axis=1),
         tf.ones_like(banned),
         tf.cast(tf.stack([rows, vocab_size]), tf.int64),
     )
-    ban = hits > 0
+    ban = (hits > 0) & (size > 0)
     return ban & ~tf.reduce_all(ban, axis=-1, keepdims=True)
 
 

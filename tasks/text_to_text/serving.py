@@ -8,9 +8,10 @@
 `<verb>` and `<outputs>` are the task's ("translate"/"translations", "summarize"/"summaries").
 Sources are tokenized, encoded once, and decoded with beam search (the export's default width
 for serving_default); `scores` is the sum of the output's token log-probabilities. `num_beams`
-and `no_repeat_ngram_size` must be the same for the whole batch (each picks one of the export's
-decoding graphs), `max_new_tokens` may differ per text (0: the export's default).
-An empty batch or text fails with InvalidArgument, and so does a source longer than the model
+and `no_repeat_ngram_size` must be the same for the whole batch, `max_new_tokens` may differ
+per text (0: the export's default).
+One decoding graph serves every width and n-gram size (tensors of the request, not a graph
+for each). An empty batch or text fails with InvalidArgument, and so does a source longer than the model
 reads, unless the task cuts long sources (summarization reads an email's first tokens).
 """
 
@@ -87,22 +88,9 @@ def text_to_text_signatures(task: Any, model: Any, limits: ServingLimits) -> dic
         with tf.control_dependencies([generation_check(max_new_tokens, width)]):
             width = tf.identity(width)
 
-        def graph(beams, n=None):
-            def run():
-                out = task.decode_texts(model, texts, num_beams=beams,
-                                        max_new_tokens=max_new_tokens, no_repeat_ngram_size=n)
-                return out[task.output_name], out["scores"]
-
-            return run
-
-        def widths(n=None):
-            return lambda: tf.switch_case(
-                width - 1, [graph(k, n) for k in range(1, task.max_beams + 1)])
-
-        if ngram is None:
-            outputs, scores = widths()()
-        else:
-            outputs, scores = tf.switch_case(ngram, [widths(n) for n in task.ngram_sizes])
+        out = task.decode_texts(model, texts, num_beams=width, max_new_tokens=max_new_tokens,
+                                no_repeat_ngram_size=ngram)
+        outputs, scores = out[task.output_name], out["scores"]
         return {task.output_name: outputs, "scores": scores}
 
     if task.ngram_sizes:

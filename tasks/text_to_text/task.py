@@ -337,10 +337,11 @@ class TextToTextTask(Task):
                 shown.update(len(out))
         return out
 
-    def decode_texts(self, model, texts, *, num_beams: int, max_new_tokens=None,
-                     no_repeat_ngram_size: int | None = None) -> dict:
+    def decode_texts(self, model, texts, *, num_beams, max_new_tokens=None,
+                     no_repeat_ngram_size=None) -> dict:
         """The graph of decoding: texts [B] -> outputs [B], scores [B] (the sum of the output's
-        token log-probabilities, </s> included)."""
+        token log-probabilities, </s> included). `num_beams` and `no_repeat_ngram_size` may be
+        scalar tensors (a serving request's): one graph decodes them all."""
         ngram = self.options.no_repeat_ngram_size if no_repeat_ngram_size is None else (
             no_repeat_ngram_size)
         most = max_new_tokens if max_new_tokens is not None else self.max_new_tokens
@@ -348,7 +349,9 @@ class TextToTextTask(Task):
             model, self.tokenizer.tf_tokenize(texts), max_new_tokens=most,
             min_new_tokens=tf.minimum(self.options.min_new_tokens, most),
             num_beams=num_beams, no_repeat_ngram_size=ngram, stop_token_ids=(self.ids["eos"],),
-            length_penalty=self.options.length_penalty if num_beams > 1 else 0.0,
+            longest_ngram=max(self.ngram_sizes, default=0),
+            # (with one beam there is nothing to rank)
+            length_penalty=self.options.length_penalty,
         )
         ended = tf.gather(new_ids, tf.maximum(lengths - 1, 0), batch_dims=1) == self.ids["eos"]
         lengths -= tf.cast(ended & (lengths > 0), tf.int32)  # </s> is not text

@@ -326,6 +326,31 @@ def test_generate_runs_in_a_plain_tf_function_with_unknown_batch(model):
     assert serve.experimental_get_tracing_count() == 1
 
 
+def test_one_graph_decodes_every_beam_width_and_ngram_size(model):
+    """Widths and n-gram sizes as tensors (a serving request's): one traced loop gives what
+    each Python-int setting gives, width 1 included (beam search of one beam is greedy)."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32),
+                                  tf.TensorSpec([None], tf.int32),
+                                  tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
+    def decode(ids, lengths, num_beams, ngram):
+        return generate(model, ids, lengths, max_new_tokens=10, num_beams=num_beams,
+                        no_repeat_ngram_size=ngram, longest_ngram=3, stop_token_ids=(3,),
+                        return_scores=True)
+
+    _, ids, lengths = prompts(4, 1, 6, seed=9)
+    for beams in (1, 2, 3):
+        for n in (0, 1, 2, 3):
+            fixed = generate(model, ids, lengths, max_new_tokens=10, num_beams=beams,
+                             no_repeat_ngram_size=n, stop_token_ids=(3,), return_scores=True)
+            dynamic = decode(ids, lengths, beams, n)
+            assert rows_of(*dynamic[:2]) == rows_of(*fixed[:2]), (beams, n)
+            np.testing.assert_allclose(dynamic[2], fixed[2], atol=1e-4)
+    assert decode.experimental_get_tracing_count() == 1
+    with pytest.raises(ValueError, match="only inside a tf.function"):
+        generate(model, ids, lengths, max_new_tokens=2, num_beams=tf.constant(2))
+
+
 BAD_VALUES = [
     (dict(ids=np.zeros((0, 3), np.int32), lengths=np.zeros([0], np.int32)), "empty batch"),
     (dict(max_new_tokens=0), "max_new_tokens"),
