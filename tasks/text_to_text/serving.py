@@ -11,8 +11,9 @@ for serving_default); `scores` is the sum of the output's token log-probabilitie
 and `no_repeat_ngram_size` must be the same for the whole batch, `max_new_tokens` may differ
 per text (0: the export's default).
 One decoding graph serves every width and n-gram size (tensors of the request, not a graph
-for each). An empty batch or text fails with InvalidArgument, and so does a source longer than the model
-reads, unless the task cuts long sources (summarization reads an email's first tokens).
+for each). An empty batch or text fails with InvalidArgument, and so does a source longer than
+the model reads, unless the task cuts long sources (summarization reads an email's first
+tokens).
 """
 
 from __future__ import annotations
