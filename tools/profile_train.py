@@ -4,7 +4,7 @@
     python tools/profile_train.py --model=transformer_lm_small --batch_size=64 --steps=3
     python tools/profile_train.py --nojit_compile      # TensorFlow ops instead of XLA's
 
-The trainer is the one `python -m zoo.train` builds (tools/benchmark_train.py), run as it runs
+The trainer is the one `python -m zoo.train` builds (tools/preset_trainer.py), run as it runs
 (`steps_per_execution` steps per call). After `--warmup` untimed steps, `--steps` steps are
 traced with `tf.profiler.experimental` into `--logdir` (TensorBoard's profile plugin shows the
 trace: `pip install tensorboard-plugin-profile; tensorboard --logdir=<logdir>`), and the trace's
@@ -107,7 +107,7 @@ def main(argv: list[str]) -> None:
     import tensorflow as tf
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from benchmark_train import benchmark_trainer
+    from preset_trainer import benchmark_trainer
 
     logdir = FLAGS.logdir or tempfile.mkdtemp(prefix="zoo-profile-")
     with tempfile.TemporaryDirectory() as model_dir:
