@@ -9,12 +9,13 @@ The trainer is the one `python -m zoo.train` builds (tools/preset_trainer.py), r
 traced with `tf.profiler.experimental` into `--logdir` (TensorBoard's profile plugin shows the
 trace: `pip install tensorboard-plugin-profile; tensorboard --logdir=<logdir>`), and the trace's
 events are summed by class: each event's own time (its duration less that of the events nested
-in it on the same thread), per step. "host (between ops)" is the wall time of the steps that no
-op accounts for: Python, dispatch, the executor's scheduling, threads waiting.
+in it on the same thread), per step, over all threads (two cores: up to twice the wall time).
+Time a thread spends waiting for another (the Python thread for the step, the executor for an
+XLA program) is left out; the executor's and XLA's own bookkeeping is "runtime".
 
-An event is classed by its name and TensorFlow op (XLA's CPU thunks carry the HLO name, and with
-`--xla_cpu_enable_xprof_traceme` the scope of the TensorFlow op they came from), first match
-wins: see CLASSES.
+An event is classed by its TensorFlow op's type and scope, or, for XLA's CPU thunks, by the
+HLO instruction's name (`event_class`). Tracing costs time of its own, so the traced steps
+run slower than `tools/benchmark_train.py` says; the shares are what the table is for.
 """
 
 from __future__ import annotations
@@ -39,25 +40,52 @@ flags.DEFINE_string("logdir", None, "Where the trace goes (default: a temporary 
 flags.DEFINE_integer("top", 12, "Also list the N ops with the most own time.")
 FLAGS = flags.FLAGS
 
-# (class, pattern over "<event name> <tf op>"), first match wins. Scopes come from the layers'
-# names (layers/, zoo/models/) and Keras' optimizer.
-CLASSES = [
-    ("optimizer update", r"(?i)adam|optimizer|apply_gradient|ResourceApply|global_norm|clip"),
-    ("loss", r"(?i)crossentropy|SoftmaxCrossEntropy|log_softmax|logsumexp"),
-    ("embedding gather/scatter", r"(?i)embedding|gather|scatter|UnsortedSegment"),
-    ("layer norm", r"(?i)norm|moments|rsqrt|batchnorm"),
-    ("GELU", r"(?i)gelu|erf|tanh"),
-    ("attention softmax/mask", r"(?i)softmax|attention.*(select|where|mask|bias)|causal"),
-    ("matmul", r"(?i)matmul|einsum|\bdot\b|dot\.|gemm|conv|contract|qkv|dense"),
-    ("data input", r"(?i)iterator|IteratorGetNext|dataset|prefetch"),
-    ("elementwise/other", r"."),
+# How an event is read. TensorFlow kernels carry "scope:Type" (their `tf_op`); XLA's CPU thunks
+# carry the HLO instruction's name (dot.12, MatMul.3, add_multiply_fusion.2...), and XLA fuses
+# norms, softmax and GELU into one another, so its non-matmul work is one class.
+_MATMUL_TYPES = {"MatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "_FusedMatMul"}
+_RUNTIME = re.compile(r"^(ExecutorState::Process|ThunkExecutor::Execute|SlinkyThreadPool::Await|"
+                      r"ExecutorDoneCallback|ThreadpoolListener)")
+_WAITING = re.compile(r"^(KernelAndDeviceFunc::Run|BlockUntilReady|CpuExecutable::|"
+                      r"EagerExecute|EagerLocalExecute|EagerKernelExecute|TFE_Py|train_steps|"
+                      r"ExecutorState::ProcessAsync)")
+_SCOPES = [  # (class, pattern over a kernel's scope), first match wins
+    ("optimizer update", r"(?i)adam|optimizer|clip_by_global_norm|global_norm"),
+    ("loss", r"(?i)crossentropy|log_softmax"),
+    ("attention softmax/mask", r"(?i)dot_product_attention|softmax"),
+    ("layer norm", r"(?i)norm"),
+    ("GELU", r"(?i)gelu|\bErf"),
+    ("embedding gather/scatter", r"(?i)embedding"),
 ]
-_IGNORED = re.compile(r"(?i)^(ExecutorState::Process|FunctionRun|EagerExecute|"
-                      r"EagerLocalExecute|\$)")
+
+
+def event_class(name: str, tf_op: str) -> str | None:
+    """The class of one event's own time; None for time spent waiting on other threads."""
+    if _WAITING.match(name):
+        return None
+    if _RUNTIME.match(name):
+        return "runtime (executor, XLA dispatch)"
+    if re.match(r"^(Iterator|PrefetchProduce|PrefetchConsume|IteratorGetNext)", name):
+        return "data input"
+    if tf_op:
+        scope, _, kind = tf_op.rpartition(":")
+        if kind in _MATMUL_TYPES:
+            return "matmul"
+        if kind in ("ResourceGather", "GatherV2", "UnsortedSegmentSum", "ResourceScatterAdd"):
+            return "embedding gather/scatter"
+        for label, pattern in _SCOPES:
+            if re.search(pattern, scope):
+                return label
+        return "elementwise/other"
+    if re.match(r"^(dot|MatMul|ynn_fusion)", name):
+        return "matmul"  # (XNNPACK's fusions are its matmuls)
+    if re.search(r"fusion|copy|transpose|reduce|add|multiply|select|broadcast|convert", name):
+        return "XLA fusions (norms, softmax, GELU, elementwise)"
+    return "other"
 
 
 def own_times(xspace_path: Path) -> collections.Counter:
-    """Own (self) picoseconds of every named event on the host's threads."""
+    """Own (self) picoseconds by (event name, TensorFlow op) over the host's threads."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     space = xplane_pb2.XSpace()
@@ -73,28 +101,39 @@ def own_times(xspace_path: Path) -> collections.Counter:
             stack: list[list] = []  # [end, key, own]
             for event in events:
                 while stack and stack[-1][0] <= event.offset_ps:
-                    end, key, own = stack.pop()
-                    totals[key] += own
+                    _, key, own = stack.pop()
+                    totals[key] += max(own, 0)
                 name = names.get(event.metadata_id, "?")
                 op = next((s.str_value for s in event.stats
-                           if stat_names.get(s.metadata_id) in ("tf_op", "hlo_op", "name")), "")
-                if stack:
-                    stack[-1][2] -= event.duration_ps  # the parent's own time excludes it
-                key = f"{name} {op}".strip()
-                stack.append([event.offset_ps + event.duration_ps, key, event.duration_ps])
+                           if stat_names.get(s.metadata_id) == "tf_op"), "")
+                if not op and ":" in name and "::" not in name:
+                    op = name  # a TensorFlow kernel's event is named "scope:Type"
+                end = event.offset_ps + event.duration_ps
+                if stack:  # the parent's own time excludes what of it this event covers
+                    stack[-1][2] -= min(end, stack[-1][0]) - event.offset_ps
+                stack.append([end, (name, op), event.duration_ps])
             for _, key, own in stack:
-                totals[key] += own
+                totals[key] += max(own, 0)
     return totals
 
 
 def classify(totals: collections.Counter) -> collections.Counter:
     classes: collections.Counter = collections.Counter()
-    for key, picoseconds in totals.items():
-        if _IGNORED.match(key):
-            continue
-        label = next(name for name, pattern in CLASSES if re.search(pattern, key))
-        classes[label] += picoseconds
+    for (name, op), picoseconds in totals.items():
+        label = event_class(name, op)
+        if label is not None:
+            classes[label] += picoseconds
     return classes
+
+
+def print_table(title: str, ms: dict[str, float], step_ms: float) -> None:
+    """Each class's CPU time per step (summed over threads) and its share of all of it."""
+    busy = sum(ms.values())
+    print(f"{title}: {step_ms:.1f} ms/step wall, {busy:.1f} ms/step of CPU in ops "
+          f"({busy / step_ms:.1f} threads busy)")
+    print(f"  {'class':<48}{'CPU ms/step':>12}{'share':>8}")
+    for name, value in sorted(ms.items(), key=lambda x: -x[1]):
+        print(f"  {name:<48}{value:>12.2f}{value / busy:>8.0%}")
 
 
 def main(argv: list[str]) -> None:
@@ -129,25 +168,14 @@ def main(argv: list[str]) -> None:
     steps = calls * chunk
     trace = max(Path(logdir).rglob("*.xplane.pb"), key=os.path.getmtime)
     totals = own_times(trace)
-    classes = classify(totals)
-    ms = {name: ps / 1e9 / steps for name, ps in classes.items()}
-    step_ms = wall * 1000 / steps
-    # Two threads run ops at once, so op time can exceed the wall time; "host" is what is left.
-    host = max(0.0, step_ms - sum(ms.values()) / max(1, _threads_busy(ms, step_ms)))
-    print(f"{FLAGS.model}, batch {trainer.config.batch_size}: {trainer.precision.describe()}; "
-          f"{step_ms:.1f} ms/step over {steps} traced steps (trace: {trace})")
-    print(f"{'class':<28}{'ms/step':>9}{'share':>8}")
-    total = sum(ms.values()) + host
-    for name, value in sorted({**ms, "host (between ops)": host}.items(), key=lambda x: -x[1]):
-        print(f"{name:<28}{value:>9.2f}{value / total:>8.0%}")
-    print(f"\nthe {FLAGS.top} ops with the most own time (ms/step):")
-    for key, picoseconds in totals.most_common(FLAGS.top):
-        print(f"  {picoseconds / 1e9 / steps:8.2f}  {key[:100]}")
-
-
-def _threads_busy(ms: dict[str, float], step_ms: float) -> float:
-    """How many threads the ops kept busy on average (at least 1)."""
-    return max(1.0, sum(ms.values()) / step_ms)
+    ms = {name: ps / 1e9 / steps for name, ps in classify(totals).items()}
+    print_table(f"{FLAGS.model}, batch {trainer.config.batch_size}, "
+                f"{trainer.precision.describe()}", ms, wall * 1000 / steps)
+    print(f"  (traced: TensorBoard's profile plugin reads {trace.parent.parent.parent.parent})")
+    print(f"\n  the {FLAGS.top} events with the most own time (CPU ms/step):")
+    working = [(key, ps) for key, ps in totals.items() if event_class(*key) is not None]
+    for (name, op), picoseconds in sorted(working, key=lambda x: -x[1])[:FLAGS.top]:
+        print(f"  {picoseconds / 1e9 / steps:8.2f}  {name[:40]}  {op[-70:]}")
 
 
 if __name__ == "__main__":
