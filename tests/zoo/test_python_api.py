@@ -123,6 +123,7 @@ def readme_block(heading: str, number: int = 0) -> str:
     return section.split("```python\n")[number + 1].split("```", 1)[0]
 
 
+@pytest.mark.slow  # its calls are each checked against their commands above (CI runs it)
 def test_the_readme_from_python_block_runs_as_written(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(readme_block("From Python"), "README.md", "exec"), {})  # noqa: S102
