@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tasks.catalog import BUILT_IN_TASKS
+from tasks.catalog import BUILT_IN_TASKS, MASKED_LM_PRETRAINING
 from zoo.config import ConfigError
 
 
@@ -117,24 +117,6 @@ def _bert(layers: int, width: int, heads: int) -> dict:
         norm_first=True,  # the zoo's own; an imported BERT is post-LN (False), with a pooler
         pooler=False,
     )
-
-
-# Masked-LM pretraining on the CPU: WordPiece, 128-token rows, AdamW with warmup.
-_BERT_TRAINING = dict(
-    dataset="wikitext2",
-    tokenizer="wordpiece",
-    vocab_size=8000,
-    batch_size=32,
-    train_steps=20000,
-    learning_rate=5e-4,
-    warmup_steps=1000,
-    min_learning_rate=5e-5,
-    weight_decay=0.01,
-    beta_2=0.98,
-    eval_every=1000,
-    checkpoint_every=1000,
-    eval_batches=20,
-)
 
 
 # Translation on the CPU: Tatoeba English-Spanish, one SentencePiece vocabulary for both sides,
@@ -274,7 +256,7 @@ PRESETS: dict[str, Preset] = {
             "TransformerEncoder",
             _bert(2, 128, 2),
             task="masked_lm",
-            training=_BERT_TRAINING,
+            training=MASKED_LM_PRETRAINING,
             reference_vocab_size=30522,
             parameters=4_367_546,
         ),
@@ -284,7 +266,7 @@ PRESETS: dict[str, Preset] = {
             "TransformerEncoder",
             _bert(4, 256, 4),
             task="masked_lm",
-            training=_BERT_TRAINING,
+            training=MASKED_LM_PRETRAINING,
             reference_vocab_size=30522,
             parameters=11_103_290,
         ),
@@ -294,7 +276,7 @@ PRESETS: dict[str, Preset] = {
             "TransformerEncoder",
             _bert(4, 512, 8),
             task="masked_lm",
-            training=_BERT_TRAINING,
+            training=MASKED_LM_PRETRAINING,
             reference_vocab_size=30522,
             parameters=28_598_586,
         ),
