@@ -116,6 +116,8 @@ def _bert(layers: int, width: int, heads: int) -> dict:
         layer_norm_epsilon=1e-12,
         norm_first=True,  # the zoo's own; an imported BERT is post-LN (False), with a pooler
         pooler=False,
+        position="learned",
+        rotary=False,
     )
 
 

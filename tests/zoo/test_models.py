@@ -233,6 +233,24 @@ def test_decoder_with_cross_attention_decodes_against_a_source_encoded_once():
         decoder.initial_decoding_state(BATCH, LENGTH)
 
 
+def test_a_rotary_encoder_has_no_position_table_and_still_sees_order_and_ignores_padding():
+    encoder = TransformerEncoder(VOCAB, LENGTH, num_layers=2, num_heads=2, hidden_dim=8,
+                                 dropout=0.0, position="none", rotary=True,
+                                 initializer_range=0.5)
+    ids = token_ids()
+    mask = np.ones_like(ids)
+    mask[1, 5:] = 0
+    hidden = np.asarray(encoder(ids, padding_mask=mask))
+    assert not any("position" in w.path for w in encoder.weights)
+    np.testing.assert_allclose(encoder(ids[:, :5], padding_mask=mask[:, :5])[1], hidden[1, :5],
+                               atol=1e-5)  # padding after a row's end changes nothing
+    swapped = ids.copy()
+    swapped[0, [1, 2]] = ids[0, [2, 1]]  # the same tokens in another order: another encoding
+    assert not np.allclose(encoder(swapped, padding_mask=mask)[0, 0], hidden[0, 0], atol=1e-3)
+    again = TransformerEncoder.from_config(encoder.get_config())
+    assert (again.rotary, again.position) == (True, "none")
+
+
 def test_encoder_backbone_is_bidirectional_and_ignores_padding():
     encoder = TransformerEncoder(VOCAB, LENGTH, num_layers=2, num_heads=2, hidden_dim=8,
                                  num_segments=2, dropout=0.0)

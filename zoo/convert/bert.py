@@ -192,9 +192,10 @@ def huggingface_checkpoint(weights: dict[str, np.ndarray], settings: dict[str, A
     """A zoo BERT-shaped MaskedLM's weights (by path) as a BertForMaskedLM, or a
     TextClassifier's (with its class names as `labels`) as a BertForSequenceClassification:
     (config, tensors)."""
-    if settings.get("norm_first", True) or not settings.get("pooler"):
-        raise SourceError("only a BERT-shaped encoder (norm_first=false, pooler=true, as an "
-                          "imported BERT has) leaves as a Hugging Face BERT")
+    if (settings.get("norm_first", True) or not settings.get("pooler")
+            or settings.get("rotary") or settings.get("position", "learned") != "learned"):
+        raise SourceError("only a BERT-shaped encoder (norm_first=false, pooler=true, learned "
+                          "positions, as an imported BERT has) leaves as a Hugging Face BERT")
     width, layers = settings["hidden_dim"], settings["num_layers"]
     tokens = weights["backbone/embedding/token_embedding/embeddings"]
     tensors = {

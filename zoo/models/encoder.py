@@ -31,6 +31,10 @@ class TransformerEncoder(keras.Model):
             which published BERT checkpoints need.
         pooler: BERT's pooler, a tanh Dense layer on the first ([CLS]) position, that a
             classifier pooling "cls" reads through (`pooled`).
+        position: `"learned"` (BERT's), `"sinusoidal"` or `"none"` absolute positions.
+        rotary: rotary position embeddings in every attention layer (usually with
+            `position="none"`): attention sees relative offsets from the first step, where a
+            learned table must first be learned.
 
     `call(token_ids, padding_mask=None, segment_ids=None)` maps [B, T] ids (and [B, T] masks
     and segments; no mask means every position is real) to hidden states [B, T, hidden_dim].
@@ -59,6 +63,8 @@ class TransformerEncoder(keras.Model):
         activation: str = "gelu",
         norm_first: bool = True,
         pooler: bool = False,
+        position: str = "learned",
+        rotary: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -75,13 +81,15 @@ class TransformerEncoder(keras.Model):
         self.activation = activation
         self.norm_first = norm_first
         self.pooler = pooler
+        self.position = position
+        self.rotary = rotary
 
         initializer = per_weight(keras.initializers.TruncatedNormal(stddev=initializer_range))
         self.embedding = TokenAndPositionEmbedding(
             vocab_size,
             sequence_length,
             hidden_dim,
-            position="learned",
+            position=position,
             embeddings_initializer=initializer,
             dropout=dropout if norm_first else 0.0,  # post-LN: dropout after the norm
             dtype=self.dtype_policy,
@@ -104,6 +112,7 @@ class TransformerEncoder(keras.Model):
                 layer_norm_epsilon=layer_norm_epsilon,
                 activation=get_activation(activation),
                 norm_first=norm_first,
+                rotary=rotary,
                 kernel_initializer=initializer,
                 dtype=self.dtype_policy,
                 name=f"block_{i}",
@@ -184,6 +193,8 @@ class TransformerEncoder(keras.Model):
                 "activation": self.activation,
                 "norm_first": self.norm_first,
                 "pooler": self.pooler,
+                "position": self.position,
+                "rotary": self.rotary,
             }
         )
         return config
