@@ -32,6 +32,7 @@ def test_list_names_every_experiment_with_paper_and_runtimes(tmp_path):
         ("ptb_lstm_large", "78.4"), ("shakespeare_char_tiny", "1.88"),
         ("shakespeare_char_small", "1.4697"), ("wikitext2_lstm_medium", "n/a"),
         ("shakespeare_char_speedrun", "1.886"), ("squad_bert_tiny", "32.5"),
+        ("sst2_bert_tiny_imdb", "0.832"), ("imdb_bow", "0.9122"),
     ]:
         line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
         assert paper in line.split()
@@ -127,3 +128,26 @@ def test_a_squad_result_line_gives_exact_match_beside_f1(script):
               "paper": 32.5, "exact_match": 9.3188}
     assert script.result_line(result) == (
         "squad_bert_tiny validation_f1 ours=18.82 paper=32.5 exact_match=9.32")
+
+
+def test_a_seeded_recipe_pretrains_once_and_fine_tunes_and_scores_each_seed(script, tmp_path):
+    experiment = script.Experiment(
+        "toy", "a toy", "validation_accuracy", 0.8, "zoo.train", ("--init_from={previous}",),
+        "1 min", "1 min", before=(script.Stage("zoo.train", ("--task=masked_lm",)),), seeds=3)
+    commands, run_dirs = script.recipe_commands(experiment, str(tmp_path / "toy"),
+                                                str(tmp_path), ["--train_steps=5"])
+    trainings = [c for c in commands if c[2] == "zoo.train"]
+    assert len(trainings) == 4 and "--task=masked_lm" in trainings[0]
+    assert [c[-2:] for c in trainings[1:]] == [[f"--seed={s}", "--train_steps=5"] for s in range(3)]
+    assert all(f"--init_from={tmp_path / 'toy'}-stage1" in c for c in trainings[1:])
+    assert run_dirs == [f"{tmp_path / 'toy'}-seed{s}" for s in range(3)]
+    evaluations = [c for c in commands if c[2] == "zoo.evaluate"]
+    assert [c[3] for c in evaluations] == [f"--model_dir={d}" for d in run_dirs]
+    for run_dir, accuracy in zip(run_dirs, (0.80, 0.83, 0.86)):  # what zoo.evaluate writes
+        os.makedirs(run_dir)
+        Path(run_dir, "eval_validation.json").write_text(json.dumps({"accuracy": accuracy}))
+    assert [script.read_figures(experiment, d)["accuracy"] for d in run_dirs] == [0.80, 0.83, 0.86]
+    line = script.result_line({"experiment": "toy", "metric": "validation_accuracy",
+                               "ours": 0.83, "paper": 0.8, "seed_values": [0.80, 0.83, 0.86]})
+    assert line == ("toy validation_accuracy ours=0.830 paper=0.8 "
+                    "(mean of 3 seeds: 0.800 0.830 0.860; spread 0.060)")
